@@ -1,0 +1,200 @@
+"""The layer protocol, and the layers that hold parameters or randomness.
+
+A layer has four things (the design of Torch7's ``nn``)::
+
+    params:  dict[str, ndarray]   e.g. {"W": (in, out), "b": (out,)}; empty for activations
+    grads:   dict[str, ndarray]   same keys and shapes, overwritten by backward
+    forward(x, training=False)    caches what backward needs and returns the output
+    backward(grad_out)            fills grads and returns the gradient for the layer below
+
+Inputs are batch-major, ``x`` of shape ``(n, features)``. ``backward`` overwrites the
+gradients (no accumulation, so no ``zero_grad``); the loss already carries the ``1/n``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from layerwise import init as _init
+from layerwise._checks import LayerwiseError, float_dtype, positive_int
+
+
+class Layer:
+    """Base class: a layer without parameters that passes its input through.
+
+    Subclasses override ``forward`` and ``backward``; those with parameters fill
+    ``params`` and ``grads`` and implement ``reset_parameters(rng)``.
+
+    Attributes
+    ----------
+    params, grads : dict[str, ndarray]
+        Parameters and their gradients, same keys and shapes.
+    input_grad : bool
+        When False, ``backward`` may skip the gradient for its input and return None.
+        ``Sequential.backward(..., input_grad=False)`` sets it on the first layer, since
+        nothing needs the gradient with respect to the data.
+    """
+
+    input_grad = True
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def reset_parameters(self, rng: np.random.Generator) -> None:
+        """(Re)draw the parameters from ``rng``; layers without any do nothing."""
+
+    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        return self.forward(x, training)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def _not_run(self) -> LayerwiseError:
+        return LayerwiseError(f"{self!r}.backward was called before forward.")
+
+
+class Linear(Layer):
+    r"""Fully connected layer: ``y = x @ W + b``.
+
+    Forward: :math:`y = xW + b`. Backward, for the upstream gradient :math:`g = dL/dy`:
+    :math:`dL/dW = x^T g`, :math:`dL/db = \sum_n g_n`, :math:`dL/dx = g W^T`.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Sizes of the input and output; ``W`` has shape ``(in_features, out_features)``
+        and ``b`` has shape ``(out_features,)``.
+    init : str or callable, default "he_uniform"
+        Initializer for ``W``: a name from ``lw.init.INITIALIZERS`` or
+        ``init(rng, shape) -> ndarray``.
+    bias_init : str or callable, default "zeros"
+        Initializer for ``b``.
+    rng : int, Generator or None
+        Randomness for the initial weights when the layer is used on its own
+        (``Sequential`` redraws them from its own seed).
+    dtype : float32 or float64, default float32
+
+    Examples
+    --------
+    >>> layer = Linear(3, 2, rng=0)
+    >>> layer.forward(np.ones((4, 3), np.float32)).shape
+    (4, 2)
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        init="he_uniform",
+        *,
+        bias_init="zeros",
+        rng=None,
+        dtype=np.float32,
+    ) -> None:
+        super().__init__()
+        self.in_features = positive_int(in_features, "Linear in_features")
+        self.out_features = positive_int(out_features, "Linear out_features")
+        self.init, self.bias_init = init, bias_init
+        self._init_W, self._init_b = _init.get(init), _init.get(bias_init)
+        dtype = float_dtype(dtype)
+        self.params = {
+            "W": np.empty((self.in_features, self.out_features), dtype),
+            "b": np.empty(self.out_features, dtype),
+        }
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self._x = None
+        self._ones = np.ones(0, dtype)
+        self.reset_parameters(np.random.default_rng(rng))
+
+    def reset_parameters(self, rng: np.random.Generator) -> None:
+        for name, initializer in (("W", self._init_W), ("b", self._init_b)):
+            param = self.params[name]
+            value = np.asarray(initializer(rng, param.shape))
+            if value.shape != param.shape:
+                raise LayerwiseError(
+                    f"{self!r}: initializer for {name} returned shape {value.shape}; "
+                    f"expected {param.shape}."
+                )
+            np.copyto(param, value, casting="same_kind")
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._x = x
+        # np.dot, not @: matmul leaves BLAS when a dimension is 1 (8x slower, PERF-NOTES).
+        out = np.dot(x, self.params["W"])
+        out += self.params["b"]
+        return out
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
+        x = self._x
+        if x is None:
+            raise self._not_run()
+        if self._ones.shape[0] != x.shape[0] or self._ones.dtype != x.dtype:
+            self._ones = np.ones(x.shape[0], x.dtype)
+        np.dot(x.T, grad_out, out=self.grads["W"])
+        # The bias gradient as a GEMV with ones: ~10x faster than grad_out.sum(axis=0).
+        np.dot(self._ones, grad_out, out=self.grads["b"])
+        if not self.input_grad:
+            return None
+        return np.dot(grad_out, self.params["W"].T)
+
+    def __repr__(self) -> str:
+        return f"Linear({self.in_features} -> {self.out_features})"
+
+
+class Dropout(Layer):
+    r"""Inverted dropout: zero each input with probability ``p`` while training.
+
+    Forward (training): :math:`y = x \odot m / (1 - p)` with :math:`m_{ij} \sim
+    \mathrm{Bernoulli}(1 - p)`; at inference :math:`y = x`. Backward:
+    :math:`dL/dx = g \odot m / (1 - p)` (the same scaled mask).
+
+    Parameters
+    ----------
+    p : float in [0, 1)
+        Probability of dropping a unit.
+    rng : int, Generator or None
+        Randomness for the masks when used on its own; ``Sequential`` gives the layer
+        a generator derived from its seed.
+
+    References
+    ----------
+    Srivastava et al., "Dropout: a simple way to prevent neural networks from
+    overfitting", JMLR 15 (2014).
+    """
+
+    def __init__(self, p: float = 0.5, *, rng=None) -> None:
+        super().__init__()
+        if not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+            raise LayerwiseError(f"Dropout p must be a probability in [0, 1); got {p!r}.")
+        self.p = float(p)
+        self.rng = np.random.default_rng(rng)
+        self._mask = None
+        self._ran = False
+
+    def reset_parameters(self, rng: np.random.Generator) -> None:
+        self.rng = rng.spawn(1)[0]
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._ran = True
+        if not training or self.p == 0.0:
+            self._mask = None
+            return x
+        keep = self.rng.random(x.shape, dtype=x.dtype) >= self.p
+        self._mask = keep.astype(x.dtype)
+        self._mask *= 1.0 / (1.0 - self.p)
+        return x * self._mask
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        if not self._ran:
+            raise self._not_run()
+        return grad_out if self._mask is None else grad_out * self._mask
+
+    def __repr__(self) -> str:
+        return f"Dropout(p={self.p})"

@@ -1,0 +1,244 @@
+"""Losses (Torch7's "criterions"): ``value = loss(pred, target)``, then ``loss.backward()``.
+
+``forward`` checks the target against the prediction, returns the mean loss as a float
+and caches what ``backward`` needs; ``backward`` returns ``dL/dpred`` with the ``1/n`` of
+the mean already in it, so layers never divide by the batch size. Reductions follow
+``torch.nn.functional``: ``MSE``, ``MAE`` and ``BinaryCrossEntropy`` average over every
+element, ``CrossEntropy`` over the batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from layerwise._checks import LayerwiseError, check_finite, numeric_array
+
+
+class Loss:
+    """Base class: subclasses implement ``forward(pred, target) -> float`` and ``backward()``.
+
+    ``classification`` tells the training loop whether an accuracy is meaningful.
+    """
+
+    classification = False
+
+    def __call__(self, pred: np.ndarray, target) -> float:
+        return self.forward(pred, target)
+
+    def forward(self, pred: np.ndarray, target) -> float:
+        raise NotImplementedError
+
+    def backward(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def _not_run(self) -> LayerwiseError:
+        return LayerwiseError(f"{self!r}.backward was called before forward.")
+
+    def _check_pred(self, pred: np.ndarray) -> None:
+        if not isinstance(pred, np.ndarray) or pred.ndim != 2 or pred.dtype.kind != "f":
+            shape = getattr(pred, "shape", None)
+            raise LayerwiseError(
+                f"{self!r} expects predictions as a 2-D float array (samples, outputs); "
+                f"got {type(pred).__name__} with shape {shape}."
+            )
+        if pred.shape[0] == 0:
+            raise LayerwiseError(f"{self!r} got an empty batch (shape {pred.shape}).")
+        # A NaN prediction is not checked here: it gives a NaN loss, which the training
+        # loop's divergence guard reports (and torch returns NaN as well).
+
+    def _matching_target(self, pred: np.ndarray, target) -> np.ndarray:
+        """The target as an array of pred's shape and dtype; ``(n,)`` fits ``(n, 1)``."""
+        self._check_pred(pred)
+        target = numeric_array(target, f"{self!r} target")
+        given = target.shape
+        if target.ndim == 1 and pred.shape[1] == 1:
+            target = target.reshape(-1, 1)
+        if target.shape != pred.shape:
+            raise LayerwiseError(
+                f"{self!r}: target shape {given} does not match prediction shape "
+                f"{pred.shape}. Targets must be (samples, outputs), or (samples,) for a "
+                "network with one output."
+            )
+        check_finite(target, f"{self!r} target")
+        return target.astype(pred.dtype, copy=False)
+
+
+class MSE(Loss):
+    r"""Mean squared error :math:`L = \frac{1}{N} \sum (p - t)^2` over all N elements.
+
+    Backward: :math:`dL/dp = 2 (p - t) / N`.
+    """
+
+    def __init__(self) -> None:
+        self._diff = None
+
+    def forward(self, pred: np.ndarray, target) -> float:
+        self._diff = pred - self._matching_target(pred, target)
+        return float(np.vdot(self._diff, self._diff)) / self._diff.size
+
+    def backward(self) -> np.ndarray:
+        if self._diff is None:
+            raise self._not_run()
+        return self._diff * (2.0 / self._diff.size)
+
+
+class MAE(Loss):
+    r"""Mean absolute error :math:`L = \frac{1}{N} \sum |p - t|` over all N elements.
+
+    Backward: :math:`dL/dp = \mathrm{sign}(p - t) / N` (0 where :math:`p = t`, as torch).
+    """
+
+    def __init__(self) -> None:
+        self._diff = None
+
+    def forward(self, pred: np.ndarray, target) -> float:
+        self._diff = pred - self._matching_target(pred, target)
+        return float(np.abs(self._diff).mean())
+
+    def backward(self) -> np.ndarray:
+        if self._diff is None:
+            raise self._not_run()
+        return np.sign(self._diff) * (1.0 / self._diff.size)
+
+
+class BinaryCrossEntropy(Loss):
+    r"""Binary cross-entropy, averaged over all N elements.
+
+    On probabilities (``from_logits=False``, after a ``Sigmoid``):
+    :math:`L = -\frac{1}{N} \sum t \log p + (1 - t) \log(1 - p)`, with :math:`p` clipped
+    to :math:`[\epsilon, 1 - \epsilon]`, :math:`\epsilon` the dtype's machine epsilon;
+    :math:`dL/dp = (p - t) / (p (1 - p)) / N`.
+
+    On logits (``from_logits=True``, no ``Sigmoid`` layer; more stable):
+    :math:`L = \frac{1}{N} \sum \max(z, 0) - z t + \log(1 + e^{-|z|})`;
+    :math:`dL/dz = (\sigma(z) - t) / N`.
+
+    Targets are in [0, 1], shaped like the prediction or ``(n,)`` for one output.
+    """
+
+    classification = True
+
+    def __init__(self, from_logits: bool = False) -> None:
+        self.from_logits = bool(from_logits)
+        self._cache = None
+
+    def forward(self, pred: np.ndarray, target) -> float:
+        t = self._matching_target(pred, target)
+        if t.min() < 0 or t.max() > 1:
+            raise LayerwiseError(
+                f"{self!r} needs targets in [0, 1]; got values from {t.min()} to {t.max()}."
+            )
+        if self.from_logits:
+            e = np.exp(-np.abs(pred))  # in (0, 1]: log1p(e) and sigmoid cannot overflow
+            self._cache = (pred, t, e)
+            loss = np.maximum(pred, 0) - pred * t + np.log1p(e)
+            return float(loss.mean())
+        eps = np.finfo(pred.dtype).eps
+        p = np.clip(pred, eps, 1 - eps)
+        self._cache = (p, t, None)
+        return float(-(t * np.log(p) + (1 - t) * np.log1p(-p)).mean())
+
+    def backward(self) -> np.ndarray:
+        if self._cache is None:
+            raise self._not_run()
+        p, t, e = self._cache
+        if self.from_logits:
+            return (np.where(p >= 0, 1.0, e) / (1.0 + e) - t) * (1.0 / p.size)
+        return (p - t) / (p * (1 - p)) * (1.0 / p.size)
+
+    def __repr__(self) -> str:
+        return f"BinaryCrossEntropy(from_logits={self.from_logits})"
+
+
+class CrossEntropy(Loss):
+    r"""Softmax cross-entropy on logits, averaged over the batch (``torch``'s default).
+
+    With :math:`s = \mathrm{softmax}(z)` row by row:
+    :math:`L = -\frac{1}{n} \sum_i \sum_k t_{ik} \log s_{ik}`, computed as
+    :math:`\log \sum_k e^{z_{ik} - m_i} - (z_{ik} - m_i)` with the row max :math:`m_i`.
+    Backward: :math:`dL/dz = (s \cdot \sum_k t_{ik} - t) / n`, i.e. :math:`(s - t) / n` for
+    one-hot rows.
+
+    Targets: integer class labels ``(n,)`` in ``[0, classes)``, or one-hot / probability
+    rows ``(n, classes)``. The network ends in a ``Linear`` layer, not a ``Softmax``.
+    """
+
+    classification = True
+
+    def __init__(self) -> None:
+        self._cache = None
+
+    def forward(self, pred: np.ndarray, target) -> float:
+        self._check_pred(pred)
+        n, classes = pred.shape
+        target = numeric_array(target, f"{self!r} target")
+        if target.ndim == 1:
+            labels = self._check_labels(target, n, classes)
+            shifted = pred - pred.max(axis=1, keepdims=True)
+            e = np.exp(shifted)
+            sums = e.sum(axis=1)
+            self._cache = (e, sums, labels)
+            rows = np.arange(n)
+            return float(np.log(sums).mean() - shifted[rows, labels].mean())
+        t = self._matching_target(pred, target)
+        shifted = pred - pred.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        sums = e.sum(axis=1)
+        self._cache = (e, sums, t)
+        logp = shifted - np.log(sums)[:, None]
+        return float(-np.vdot(t, logp) / n)
+
+    def backward(self) -> np.ndarray:
+        if self._cache is None:
+            raise self._not_run()
+        e, sums, t = self._cache
+        n = e.shape[0]
+        if t.ndim == 1:
+            grad = e / sums[:, None]
+            grad[np.arange(n), t] -= 1
+        else:
+            grad = e * (t.sum(axis=1) / sums)[:, None] - t
+        grad *= 1.0 / n
+        return grad
+
+    def _check_labels(self, labels: np.ndarray, n: int, classes: int) -> np.ndarray:
+        if labels.dtype.kind not in "iu":
+            raise LayerwiseError(
+                f"{self!r}: 1-D targets are class labels and must be integers; got dtype "
+                f"{labels.dtype.name!r}. Use y.astype(int), or pass one-hot rows."
+            )
+        if labels.shape[0] != n:
+            raise LayerwiseError(
+                f"{self!r}: {labels.shape[0]} labels for {n} predictions; they must match."
+            )
+        low, high = labels.min(), labels.max()
+        if low < 0 or high >= classes:
+            bad = low if low < 0 else high
+            raise LayerwiseError(
+                f"{self!r}: class label {bad} is out of range for {classes} outputs "
+                f"(labels must be in [0, {classes - 1}]). Check the labels or the size "
+                "of the last layer."
+            )
+        return labels
+
+
+LOSSES: dict[str, type[Loss]] = {
+    "mse": MSE,
+    "mae": MAE,
+    "bce": BinaryCrossEntropy,
+    "binary_cross_entropy": BinaryCrossEntropy,
+    "cross_entropy": CrossEntropy,
+}
+
+
+def get(loss) -> Loss:
+    """Return ``loss`` if it is a Loss, else look its name up in :data:`LOSSES`."""
+    if isinstance(loss, Loss):
+        return loss
+    try:
+        return LOSSES[loss]()
+    except (KeyError, TypeError):
+        raise LayerwiseError(f"Unknown loss {loss!r}; known: {', '.join(LOSSES)}.") from None
