@@ -4,7 +4,8 @@ Weights are copied into torch twins (``nn.Linear.weight`` is ``W.T``); dropout u
 mask layerwise drew. Gradients are compared tensor by tensor with
 ``|ours - torch| <= rtol * max|torch|`` (a relative tolerance on the tensor's scale, so
 that elements that cancel to ~0 do not turn rounding noise into huge ratios):
-rtol 1e-10 in float64 and 1e-5 in float32.
+rtol 1e-10 in float64 and 1e-5 in float32. Tensors whose whole gradient is below the
+dtype's resolution of the loss are compared on that floor (see ``compare``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import zlib
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import layerwise as lw
@@ -119,34 +120,65 @@ def make_target(name, rng, n, k, dtype):
     return rng.normal(size=(n, k)).astype(dtype)
 
 
-def compare(model: lw.Sequential, loss_name: str, x, target, dtype, training=True):
-    """Run both frameworks and assert that loss, input and parameter gradients agree."""
-    loss = LOSSES[loss_name]()
-    ours = loss(model.forward(x, training=training), target)
-    grad_in = model.backward(loss.backward())
-
+def torch_gradients(model: lw.Sequential, loss_name: str, x, target, *, float64=False):
+    """The loss and the gradients (input, then each Linear's W and b) computed by torch."""
     twins = [torch_twin(layer) for layer in model.layers]
-    tx = torch.from_numpy(x).requires_grad_(True)
+    tx = torch.from_numpy(x)
+    tt = torch.from_numpy(np.asarray(target))
+    if float64:
+        twins = [twin.double() for twin in twins]
+        tx = tx.double()
+        tt = tt.double() if tt.is_floating_point() else tt
+    tx.requires_grad_(True)
     out = tx
     for twin in twins:
         out = twin(out)
-    tt = torch.from_numpy(np.asarray(target))
-    theirs = torch_loss(loss_name, out, tt)
-    theirs.backward()
+    value = torch_loss(loss_name, out, tt)
+    value.backward()
+    grads = {"input": tx.grad.numpy()}
+    for i, twin in enumerate(twins):
+        if isinstance(twin, torch.nn.Linear):
+            grads[f"{i}.W"] = twin.weight.grad.numpy().T
+            grads[f"{i}.b"] = twin.bias.grad.numpy()
+    return value.item(), grads
+
+
+def compare(model, loss_name, x, target, dtype, *, training=True, cancellation_ok=False):
+    """Run both frameworks and assert that loss, input and parameter gradients agree.
+
+    With ``cancellation_ok`` (float32 only), a tensor that misses the tolerance passes
+    if it is as close to torch's float64 result as torch's own float32 result is (within
+    2x): a gradient that is a small sum of large terms cannot be more exact in float32.
+    """
+    loss = LOSSES[loss_name]()
+    ours_loss = loss(model.forward(x, training=training), target)
+    ours = {"input": model.backward(loss.backward())}
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, lw.Linear):
+            ours[f"{i}.W"], ours[f"{i}.b"] = layer.grads["W"], layer.grads["b"]
+    theirs_loss, theirs = torch_gradients(model, loss_name, x, target)
 
     rtol = RTOL[dtype]
-    assert ours == pytest.approx(theirs.item(), rel=rtol, abs=rtol)
-    pairs = [("input", grad_in, tx.grad.numpy())]
-    for i, (layer, twin) in enumerate(zip(model.layers, twins)):
-        if isinstance(layer, lw.Linear):
-            pairs.append((f"{i}.W", layer.grads["W"], twin.weight.grad.numpy().T))
-            pairs.append((f"{i}.b", layer.grads["b"], twin.bias.grad.numpy()))
-    for name, a, b in pairs:
+    assert ours_loss == pytest.approx(theirs_loss, rel=rtol, abs=rtol)
+    assert ours.keys() == theirs.keys()
+    # A tensor whose gradient is below the dtype's resolution of the loss (e.g. behind a
+    # one-unit softmax, exactly 0 in theory) holds only rounding noise: compare it on
+    # that floor instead of its own scale.
+    floor = 10 * np.finfo(dtype).eps * max(1.0, abs(ours_loss))
+    reference = None
+    for name, a in ours.items():
+        b = theirs[name]
         assert a.dtype == dtype, name
-        scale = np.abs(b).max()
-        err = np.abs(a - b).max()
-        assert err <= rtol * max(scale, np.finfo(dtype).tiny), (name, err, scale)
-    return pairs
+        scale, err = np.abs(b).max(), np.abs(a - b).max()
+        if err <= rtol * max(scale, floor):
+            continue
+        assert cancellation_ok and dtype == np.float32, (name, err, scale)
+        if reference is None:
+            reference = torch_gradients(model, loss_name, x, target, float64=True)[1]
+        ours_err = np.abs(a - reference[name]).max()
+        torch_err = np.abs(b - reference[name]).max()
+        assert ours_err <= max(rtol * scale, 2 * torch_err), (name, ours_err, torch_err, scale)
+    return ours
 
 
 @pytest.mark.parametrize("loss_name", LOSSES)
@@ -160,8 +192,8 @@ def test_every_layer_with_every_loss(hidden, loss_name, dtype):
         layers.append(lw.Sigmoid())
     model = lw.Sequential(layers, seed=7, dtype=dtype)
     x = rng.normal(size=(9, 4)).astype(dtype)
-    pairs = compare(model, loss_name, x, make_target(loss_name, rng, 9, k, dtype), dtype)
-    assert {p[0] for p in pairs} == {"input", "0.W", "0.b", "2.W", "2.b", "4.W", "4.b"}
+    grads = compare(model, loss_name, x, make_target(loss_name, rng, 9, k, dtype), dtype)
+    assert set(grads) == {"input", "0.W", "0.b", "2.W", "2.b", "4.W", "4.b"}
 
 
 @settings(max_examples=30, deadline=None)
@@ -185,7 +217,16 @@ def test_random_networks(n, widths, hidden, loss_name, dtype, seed):
         layers.append(lw.Sigmoid())
     model = lw.Sequential(layers, seed=seed, dtype=dtype)
     x = rng.normal(size=(n, sizes[0])).astype(dtype)
-    compare(model, loss_name, x, make_target(loss_name, rng, n, sizes[-1], dtype), dtype)
+    if loss_name == "BCE":
+        # At a saturated probability the conventions differ on purpose: layerwise clips
+        # p to [eps, 1 - eps] of the dtype, torch clamps log(p) at -100. And the gradient
+        # (p - t) / (p (1 - p)) magnifies the last bit of p by 1 / (1 - p): float32 can
+        # only promise 1e-5 while 1 - p > ~0.01, whichever framework computes it.
+        margin = np.finfo(dtype).eps if dtype == np.float64 else 0.01
+        p = model.copy().forward(x, training=True)  # a copy draws the same dropout masks
+        assume(((p > margin) & (p < 1 - margin)).all())
+    target = make_target(loss_name, rng, n, sizes[-1], dtype)
+    compare(model, loss_name, x, target, dtype, cancellation_ok=True)
 
 
 def test_parity_also_holds_in_inference_mode(rng):

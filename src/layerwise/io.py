@@ -248,6 +248,12 @@ def load_checkpoint(path) -> Checkpoint:
             for k, v in tensors.items()
             if k.startswith(_OPTIMIZER_PREFIX)
         }
+        expected = {f"{slot}.{name}" for slot in optimizer.slots for name in model.parameters()}
+        if step and buffers.keys() != expected:
+            raise LayerwiseError(
+                f"the optimizer state lacks {sorted(expected - buffers.keys())} and has "
+                f"unexpected {sorted(buffers.keys() - expected)}"
+            )
         optimizer.load_state_dict({"step": step, "lr": lr, "buffers": buffers})
         loss = _loss_from(meta["loss"])
         training = meta["training"]

@@ -417,30 +417,37 @@ def fit(
         state=state,
     )
     callbacks = list(callbacks)
-    batch_callbacks = [c for c in callbacks if type(c).on_batch_end is not Callback.on_batch_end]
     for c in callbacks:
         c.on_train_begin(run)
     try:
-        for epoch in range(state.epoch, epochs):
-            run.epoch = epoch
-            for c in callbacks:
-                c.on_epoch_begin(run, epoch)
-            logs = _fit_epoch(run, X, y, batch_callbacks, progress, on_divergence)
-            if logs is None:  # diverged, with on_divergence="warn"
-                break
-            if validation_data is not None:
-                val = _evaluate(model, *validation_data, loss, 4096)
-                logs.update({f"val_{k}": v for k, v in val.items()})
-            logs["lr"] = optimizer.lr
-            run.history.append(logs)
-            for c in callbacks:
-                c.on_epoch_end(run, epoch, logs)
-            if run.stop_training:
-                break
+        # The divergence guard reports NaN and overflow with advice; NumPy's own
+        # RuntimeWarnings would only repeat them without saying where or what to do.
+        with np.errstate(over="ignore", invalid="ignore"):
+            _fit_epochs(run, X, y, validation_data, callbacks, progress, on_divergence)
     finally:
         for c in callbacks:
             c.on_train_end(run)
     return run.history
+
+
+def _fit_epochs(run: FitRun, X, y, validation_data, callbacks, progress, on_divergence) -> None:
+    batch_callbacks = [c for c in callbacks if type(c).on_batch_end is not Callback.on_batch_end]
+    for epoch in range(run.epoch, run.epochs):
+        run.epoch = epoch
+        for c in callbacks:
+            c.on_epoch_begin(run, epoch)
+        logs = _fit_epoch(run, X, y, batch_callbacks, progress, on_divergence)
+        if logs is None:  # diverged, with on_divergence="warn"
+            return
+        if validation_data is not None:
+            val = _evaluate(run.model, *validation_data, run.loss, 4096)
+            logs.update({f"val_{k}": v for k, v in val.items()})
+        logs["lr"] = run.optimizer.lr
+        run.history.append(logs)
+        for c in callbacks:
+            c.on_epoch_end(run, epoch, logs)
+        if run.stop_training:
+            return
 
 
 def _fit_epoch(run: FitRun, X, y, batch_callbacks, progress, on_divergence) -> dict | None:
@@ -502,24 +509,20 @@ def _progress_bar(run: FitRun, batches: int, progress: bool):
 
 
 def _snapshot(params: dict, optimizer) -> tuple[dict, dict]:
-    """Copies of the weights and optimizer state, to restore if a step overflows them."""
+    """Copies of the weights and optimizer state, to restore if the epoch diverges."""
     return {k: p.copy() for k, (p, _) in params.items()}, optimizer.state_dict()
 
 
 def _diverged(run: FitRun, error: DivergenceError, snapshot, batch: int, on_divergence: str):
-    # A non-finite loss or gradient is caught before the update, so the weights are
-    # still finite; only an update that overflowed them leaves something to restore.
-    finite = all(np.isfinite(p).all() for p, _ in run.params.values())
-    if finite:
-        where = "The weights are the last finite ones (this step was not applied)."
-    else:
-        for name, (param, _) in run.params.items():
-            np.copyto(param, snapshot[0][name])
-        run.optimizer.load_state_dict(snapshot[1])
-        where = "The weights were restored to their values at the start of this epoch."
+    # The failing step was not applied, but the steps before it may already have blown
+    # the weights up (or overflowed them), so go back to the start of the epoch.
+    for name, (param, _) in run.params.items():
+        np.copyto(param, snapshot[0][name])
+    run.optimizer.load_state_dict(snapshot[1])
     message = (
         f"Training diverged at epoch {run.epoch + 1}/{run.epochs}, batch {batch + 1} "
-        f"(step {run.step + 1}): {error}. {where} Try a lower learning rate than "
+        f"(step {run.step + 1}): {error}. The weights and optimizer state were restored to "
+        f"their values at the start of this epoch. Try a lower learning rate than "
         f"{run.optimizer.lr:g}."
     )
     if on_divergence == "raise":
