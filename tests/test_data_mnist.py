@@ -156,8 +156,12 @@ def test_csv_and_idx_readers_agree(tmp_path, make_mnist_folder, header):
     arrays = make_mnist_folder(tmp_path / "idx")
     csv_folder = tmp_path / "csv"
     csv_folder.mkdir()
-    write_csv(csv_folder / "mnist_train.csv", arrays["train_images"], arrays["train_labels"],
-              header=header)  # fmt: skip
+    write_csv(
+        csv_folder / "mnist_train.csv",
+        arrays["train_images"],
+        arrays["train_labels"],
+        header=header,
+    )
     write_csv(csv_folder / "mnist_test.csv", arrays["test_images"], arrays["test_labels"])
     images, labels = data.load_csv(csv_folder / "mnist_train.csv")
     assert images.shape == (20, 784) and images.dtype == np.uint8 and labels.dtype == np.int64
@@ -258,8 +262,11 @@ def test_image_and_label_counts_must_match(tmp_path, make_mnist_folder):
 def test_files_of_the_wrong_kind(tmp_path, make_mnist_folder):
     make_mnist_folder(tmp_path)
     replace_file(tmp_path, "train_labels", idx_bytes(np.zeros((20, 28, 28), np.uint8)))
-    with pytest.raises(LayerwiseError, match=r"should hold labels \(magic number 0x00000801.*"
-                       r"got magic number 0x00000803 with dimensions \(20, 28, 28\)"):  # fmt: skip
+    with pytest.raises(
+        LayerwiseError,
+        match=r"should hold labels \(magic number 0x00000801.*"
+        r"got magic number 0x00000803 with dimensions \(20, 28, 28\)",
+    ):
         data.mnist(path=tmp_path)
     make_mnist_folder(tmp_path)
     replace_file(tmp_path, "train_images", idx_bytes(np.zeros((20, 32, 32), np.uint8)))
@@ -278,23 +285,29 @@ def csv_line(label, pixels=None):
 @pytest.mark.parametrize(
     ("lines", "message"),
     [
-        ([csv_line(1), csv_line(2), csv_line(3).replace(",0,", ",abc,", 1)],
-         r"line 3, column 2: 'abc' is not a whole number; expected a pixel value \(0-255\)"),
+        (
+            [csv_line(1), csv_line(2), csv_line(3).replace(",0,", ",abc,", 1)],
+            r"line 3, column 2: 'abc' is not a whole number; expected a pixel value \(0-255\)",
+        ),
         ([csv_line(1), csv_line("x")], r"line 2, column 1: 'x' is not a whole number; expected a "),
         ([csv_line(1), csv_line(2, [0] * 783)], r"line 2: expected 785 comma-separated .* got 784"),
         ([csv_line(1) + ",0", csv_line(1) + ",0"], r"line 1: expected 785 .*; got 786"),
         ([csv_line(1), "", csv_line(12)], r"line 3, column 1: label 12 is outside 0-9"),
         ([csv_line(1), csv_line(-1)], r"line 2, column 1: label -1 is outside 0-9"),
-        ([csv_line(1), csv_line(2, [0] * 9 + [256] + [0] * 774)],
-         r"line 2, column 11: pixel value 256 is outside 0-255"),
+        (
+            [csv_line(1), csv_line(2, [0] * 9 + [256] + [0] * 774)],
+            r"line 2, column 11: pixel value 256 is outside 0-255",
+        ),
         ([csv_line(1, [-3] + [0] * 783)], r"line 1, column 2: pixel value -3 is outside 0-255"),
         ([], r"holds no data lines"),
         (["label," + ",".join(["p"] * 784)], r"holds no data lines"),
         (["label,p1,p2", csv_line(1)], r"line 1: expected 785 comma-separated values .*; got 3"),
-        (["label," + ",".join(["p"] * 784), csv_line(1), csv_line(2).replace("2,", "2.5,", 1)],
-         r"line 3, column 1: '2\.5' is not a whole number"),
+        (
+            ["label," + ",".join(["p"] * 784), csv_line(1), csv_line(2).replace("2,", "2.5,", 1)],
+            r"line 3, column 1: '2\.5' is not a whole number",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_csv(tmp_path, lines, message):
     path = tmp_path / "mnist_train.csv"
     path.write_text("".join(line + "\n" for line in lines))
@@ -382,7 +395,7 @@ def test_layerwise_data_with_small_files(tmp_path, make_mnist_folder, monkeypatc
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"timeout": 0}, r"mnist: timeout must be > 0\.0; got 0"),
+        ({"timeout": 0}, r"mnist: timeout must be a finite number > 0; got 0"),
         ({"mirrors": "https://example.org/"}, r"mirrors must be a non-empty list of base URLs"),
         ({"mirrors": []}, r"mirrors must be a non-empty list"),
         ({"mirrors": ["ftp://example.org/"]}, r"http:// or https:// base URLs; got 'ftp://"),

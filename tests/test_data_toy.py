@@ -17,18 +17,33 @@ GENERATORS = {
     "moons": (lambda s: data.moons(100, seed=s), (100, 2), (100,), np.int64, {0, 1}),
     "circles": (lambda s: data.circles(100, seed=s), (100, 2), (100,), np.int64, {0, 1}),
     "xor": (lambda s: data.xor(100, seed=s), (100, 2), (100,), np.int64, {0, 1}),
-    "spiral": (lambda s: data.spiral(100, classes=4, seed=s), (100, 2), (100,), np.int64,
-               {0, 1, 2, 3}),
+    "spiral": (
+        lambda s: data.spiral(100, classes=4, seed=s),
+        (100, 2),
+        (100,),
+        np.int64,
+        {0, 1, 2, 3},
+    ),
     "blobs": (lambda s: data.blobs(90, centers=3, seed=s), (90, 2), (90,), np.int64, {0, 1, 2}),
     "function2d": (lambda s: data.function2d(n=50, seed=s), (50, 2), (50, 1), np.float32, None),
     "curve1d": (lambda s: data.curve1d(60, seed=s), (60, 1), (60, 2), np.float32, None),
-    "facts-identity": (lambda s: data.facts("identity", 30, seed=s), (30, 2), (30, 2),
-                       np.float32, None),
+    "facts-identity": (
+        lambda s: data.facts("identity", 30, seed=s),
+        (30, 2),
+        (30, 2),
+        np.float32,
+        None,
+    ),
     "facts-swap": (lambda s: data.facts("swap", 30, seed=s), (30, 2), (30, 2), np.float32, None),
-    "facts-constant": (lambda s: data.facts("constant", 30, seed=s), (30, 2), (30, 2),
-                       np.float32, None),
+    "facts-constant": (
+        lambda s: data.facts("constant", 30, seed=s),
+        (30, 2),
+        (30, 2),
+        np.float32,
+        None,
+    ),
     "facts-xor": (lambda s: data.facts("xor", 30, seed=s), (30, 2), (30, 1), np.float32, None),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("name", GENERATORS)
@@ -181,11 +196,11 @@ def test_digits_split_scaled_and_stratified():
     ("call", "message"),
     [
         (lambda: data.moons(0), r"moons: n must be a positive integer; got 0"),
-        (lambda: data.moons(10, noise=-1), r"moons: noise must be >= 0.0; got -1"),
+        (lambda: data.moons(10, noise=-1), r"moons: noise must be a finite number >= 0; got -1"),
         (lambda: data.moons(10, seed="a"), r"seed must be None or a non-negative integer"),
         (lambda: data.circles(10, factor=1.5), r"factor must be in \(0, 1\); got 1.5"),
         (lambda: data.spiral(10, classes=0), r"spiral: classes must be a positive integer"),
-        (lambda: data.xor(10, noise=float("nan")), r"xor: noise must be finite"),
+        (lambda: data.xor(10, noise=float("nan")), r"xor: noise must be a finite number"),
         (lambda: data.grid2d(resolution=2.5), r"grid2d: resolution must be a positive integer"),
         (lambda: data.digits(test_size=1.0), r"test_size must be a fraction in \(0, 1\)"),
     ],

@@ -7,6 +7,8 @@ what was expected and how to fix it.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -93,3 +95,18 @@ def positive_int(value, name: str) -> int:
     if value < 1:
         raise LayerwiseError(f"{name} must be a positive integer; got {value!r}.")
     return int(value)
+
+
+def real_number(value, name: str, *, minimum: float | None = None, strict: bool = False) -> float:
+    """Return ``value`` as a finite float, optionally ``>= minimum`` (``> minimum`` if strict)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise LayerwiseError(f"{name} must be a real number; got {value!r}.")
+    number = float(value)
+    if not math.isfinite(number):
+        raise LayerwiseError(f"{name} must be a finite number; got {value!r}.")
+    if minimum is not None and (number <= minimum if strict else number < minimum):
+        relation = ">" if strict else ">="
+        raise LayerwiseError(
+            f"{name} must be a finite number {relation} {minimum:g}; got {value!r}."
+        )
+    return number

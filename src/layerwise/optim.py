@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from layerwise._checks import LayerwiseError
+from layerwise._checks import LayerwiseError, real_number
 
 
 class DivergenceError(LayerwiseError):
@@ -527,11 +527,7 @@ class LinearWarmup(Schedule):
 
 
 def _non_negative(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise LayerwiseError(f"{name} must be a number; got {value!r}.")
-    if not math.isfinite(value) or value < 0:
-        raise LayerwiseError(f"{name} must be a finite number >= 0; got {value!r}.")
-    return float(value)
+    return real_number(value, name, minimum=0.0)
 
 
 def _fraction(value, name: str) -> float:

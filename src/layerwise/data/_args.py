@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,21 +20,6 @@ def check_seed(seed, name: str = "seed") -> int | None:
             f"Pass e.g. {name}=0 for reproducible data."
         )
     return int(seed)
-
-
-def real_number(value, name: str, *, minimum: float | None = None, strict: bool = False) -> float:
-    """Return ``value`` as a finite float, optionally ``>= minimum`` (``> minimum`` if strict)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise LayerwiseError(f"{name} must be a real number; got {value!r}.")
-    number = float(value)
-    if not math.isfinite(number):
-        raise LayerwiseError(f"{name} must be finite; got {value!r}.")
-    if minimum is not None:
-        too_small = number <= minimum if strict else number < minimum
-        if too_small:
-            relation = ">" if strict else ">="
-            raise LayerwiseError(f"{name} must be {relation} {minimum}; got {value!r}.")
-    return number
 
 
 @contextmanager

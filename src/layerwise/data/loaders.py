@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from layerwise._checks import LayerwiseError
-from layerwise.data._args import real_number
+from layerwise._checks import LayerwiseError, real_number
 from layerwise.data.download import check_mirrors, download_missing
 from layerwise.data.readers import PIXELS, load_csv, load_idx
 

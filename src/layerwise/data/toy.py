@@ -13,8 +13,8 @@ import numpy as np
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
-from layerwise._checks import LayerwiseError, positive_int
-from layerwise.data._args import check_seed, real_number
+from layerwise._checks import LayerwiseError, positive_int, real_number
+from layerwise.data._args import check_seed
 
 __all__ = [
     "blobs",
