@@ -172,8 +172,10 @@ def test_404_on_the_first_mirror_then_success(tiny_set, serve, tmp_path):
     mirrors = [server.url + "/missing/", server.url + "/good/"]
     y_test = data.mnist(download=True, cache_dir=tmp_path / "cache", mirrors=mirrors)[3]
     np.testing.assert_array_equal(y_test, arrays["test_labels"])
-    assert server.requests[:2] == ["/missing/train-images-idx3-ubyte.gz",
-                                   "/good/train-images-idx3-ubyte.gz"]  # fmt: skip
+    assert server.requests[:2] == [
+        "/missing/train-images-idx3-ubyte.gz",
+        "/good/train-images-idx3-ubyte.gz",
+    ]
 
 
 def test_checksum_mismatch_moves_on_to_the_next_mirror(tiny_set, serve, tmp_path):

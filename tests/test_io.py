@@ -63,9 +63,12 @@ def test_the_file_is_safetensors_with_a_json_header(saved):
     header = json.loads(raw[8 : 8 + header_len])
     assert header["__metadata__"]["format"] == "layerwise"
     assert json.loads(header["__metadata__"]["model"])["layers"][0] == {
-        "type": "Linear", "in_features": 6, "out_features": 8, "init": "he_uniform",
+        "type": "Linear",
+        "in_features": 6,
+        "out_features": 8,
+        "init": "he_uniform",
         "bias_init": "zeros",
-    }  # fmt: skip
+    }
     assert set(header) - {"__metadata__"} == {"0.W", "0.b", "3.W", "3.b"}
 
 

@@ -27,10 +27,12 @@ def test_moons_2_16_1_full_batch_gradient_descent_reaches_96_percent():
     # Notebook 002: make_moons(1000, noise=0.2), 2-16-1 ReLU/sigmoid, lr 1.0, 1000 epochs.
     X, y = lw.data.moons(1000, noise=0.2, seed=0)
     model = lw.Sequential.from_spec(
-        [{"input_dim": 2, "output_dim": 16, "activation": "relu"},
-         {"input_dim": 16, "output_dim": 1, "activation": "sigmoid"}],
+        [
+            {"input_dim": 2, "output_dim": 16, "activation": "relu"},
+            {"input_dim": 16, "output_dim": 1, "activation": "sigmoid"},
+        ],
         seed=0,
-    )  # fmt: skip
+    )
     hist = model.fit(
         X,
         y,

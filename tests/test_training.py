@@ -124,10 +124,16 @@ def test_callback_hooks_in_order():
     quiet_fit(classifier(), X, y, epochs=2, batch_size=10, callbacks=[recorder])
     assert recorder.events == [
         "train_begin",
-        "epoch_begin 0", "batch 1", "batch 2", "epoch_end 0",
-        "epoch_begin 1", "batch 3", "batch 4", "epoch_end 1",
+        "epoch_begin 0",
+        "batch 1",
+        "batch 2",
+        "epoch_end 0",
+        "epoch_begin 1",
+        "batch 3",
+        "batch 4",
+        "epoch_end 1",
         "train_end",
-    ]  # fmt: skip
+    ]
 
 
 def test_validation_split_holds_out_the_end():
