@@ -1,0 +1,512 @@
+"""lw.plot: every figure draws what it claims, headless, without pyplot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import matplotlib
+import numpy as np
+import pytest
+from matplotlib.collections import PathCollection
+from matplotlib.contour import ContourSet
+from matplotlib.figure import Figure
+from PIL import Image
+
+import layerwise as lw
+
+# lw.plot never touches pyplot (checked below), so no backend is ever chosen; Agg is
+# set anyway so that nothing in this file could open a window.
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return lw.data.moons(200, seed=0)
+
+
+def binary_model(last=lw.Sigmoid):
+    layers = [lw.Linear(2, 8), lw.Tanh(), lw.Linear(8, 1)]
+    return lw.Sequential(layers + ([last()] if last else []), seed=0)
+
+
+def three_class_model():
+    return lw.Sequential([lw.Linear(2, 8), lw.Tanh(), lw.Linear(8, 3)], seed=0)
+
+
+def filled_contour(ax) -> ContourSet:
+    (cs,) = [c for c in ax.collections if isinstance(c, ContourSet) and c.filled]
+    return cs
+
+
+def same_contours(cs: ContourSet, xx, yy, Z) -> bool:
+    """Whether ``cs`` is the filled contour of ``Z`` on its levels (compared path by path)."""
+    ref = Figure().subplots().contourf(xx, yy, Z, levels=cs.levels, extend=cs.extend)
+    mine, theirs = cs.get_paths(), ref.get_paths()
+    return len(mine) == len(theirs) and all(
+        a.vertices.shape == b.vertices.shape and np.allclose(a.vertices, b.vertices, atol=1e-9)
+        for a, b in zip(mine, theirs)
+    )
+
+
+def axes_grid(ax, resolution):
+    """The grid ``(points, xx, yy)`` spanning the axes' limits, x0 running fastest."""
+    x0, x1 = np.linspace(*ax.get_xlim(), resolution), np.linspace(*ax.get_ylim(), resolution)
+    xx, yy = np.meshgrid(x0, x1)
+    return np.column_stack([xx.ravel(), yy.ravel()]), xx, yy
+
+
+# -- history ------------------------------------------------------------------------------
+
+
+def test_history_draws_train_and_validation_per_metric_with_log_loss():
+    hist = lw.History(
+        {
+            "loss": [1.0, 0.5, 0.25],
+            "val_loss": [1.1, 0.6, 0.4],
+            "accuracy": [0.5, 0.7, 0.9],
+            "val_accuracy": [0.4, 0.6, 0.8],
+            "lr": [0.1, 0.1, 0.1],
+        }
+    )
+    fig = lw.plot.history(hist, log=True)
+    assert isinstance(fig, Figure)
+    loss_ax, acc_ax = fig.axes
+    assert [line.get_label() for line in loss_ax.lines] == ["train", "validation"]
+    np.testing.assert_array_equal(loss_ax.lines[0].get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(loss_ax.lines[0].get_ydata(), hist.history["loss"])
+    np.testing.assert_array_equal(loss_ax.lines[1].get_ydata(), hist.history["val_loss"])
+    np.testing.assert_array_equal(acc_ax.lines[1].get_ydata(), hist.history["val_accuracy"])
+    assert loss_ax.get_yscale() == "log" and acc_ax.get_yscale() == "linear"
+    assert lw.plot.history(hist).axes[0].get_yscale() == "linear"
+
+
+def test_history_of_a_fit_without_accuracy_has_one_panel():
+    X, y = lw.data.function2d(n=64, seed=0)
+    model = lw.Sequential([lw.Linear(2, 4), lw.Tanh(), lw.Linear(4, 1)], seed=0)
+    hist = model.fit(X, y, loss="mse", optimizer="sgd", epochs=3, progress=False)
+    (ax,) = lw.plot.history(hist).axes
+    (line,) = ax.lines
+    np.testing.assert_array_equal(line.get_ydata(), hist.history["loss"])
+
+
+def test_history_compares_runs_on_shared_axes():
+    runs = {"lr=1": {"loss": [0.7, 0.3]}, "lr=0.1": lw.History({"loss": [0.7, 0.6, 0.5]})}
+    (ax,) = lw.plot.history(runs).axes
+    assert [line.get_label() for line in ax.lines] == ["lr=1", "lr=0.1"]
+    np.testing.assert_array_equal(ax.lines[1].get_ydata(), [0.7, 0.6, 0.5])
+    assert ax.lines[0].get_color() != ax.lines[1].get_color()
+    assert ax.get_legend() is not None
+    # A list of runs with labels, and any recorded key.
+    pair = [{"loss": [1.0], "lr": [0.5]}, {"loss": [2.0], "lr": [0.25]}]
+    (ax,) = lw.plot.history(pair, keys="lr", label=["a", "b"]).axes
+    assert [(line.get_label(), line.get_ydata()[0]) for line in ax.lines] == [
+        ("a", 0.5),
+        ("b", 0.25),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("hist", "kwargs", "match"),
+    [
+        ({"loss": [1.0]}, {"keys": ["accuracy"]}, r"no 'accuracy' \(nor 'val_accuracy'\)"),
+        ({"lr": [1.0]}, {}, "no 'loss' or 'accuracy'"),
+        ([], {}, "expects a History"),
+        ([{"loss": [1.0]}] * 2, {"label": ["only one"]}, "one name per run"),
+        ({"a": {"loss": [1.0]}}, {"label": "x"}, "keys already label"),
+        ({"loss": [[1.0, 2.0]]}, {}, "list of numbers"),
+    ],
+)
+def test_history_rejects_bad_input(hist, kwargs, match):
+    with pytest.raises(lw.LayerwiseError, match=match):
+        lw.plot.history(hist, **kwargs)
+
+
+def test_axes_can_be_passed_in_and_are_checked():
+    fig = Figure()
+    ax = fig.subplots()
+    assert lw.plot.history({"loss": [1.0, 0.5]}, ax=ax) is fig
+    assert len(ax.lines) == 1
+    two = Figure().subplots(1, 2)
+    with pytest.raises(lw.LayerwiseError, match="draws 2 panel"):
+        lw.plot.history({"loss": [1.0], "accuracy": [0.5]}, ax=two[0])
+    assert lw.plot.history({"loss": [1.0], "accuracy": [0.5]}, ax=two) is two[0].figure
+
+
+# -- decision boundary ------------------------------------------------------------------
+
+
+def test_decision_boundary_contours_the_outputs_on_the_grid(moons):
+    X, y = moons
+    model = binary_model()
+    fig = lw.plot.decision_boundary(model, X, y, resolution=30, margin=0.25)
+    ax = fig.axes[0]
+    assert ax.get_xlim() == pytest.approx((X[:, 0].min() - 0.25, X[:, 0].max() + 0.25))
+    assert ax.get_ylim() == pytest.approx((X[:, 1].min() - 0.25, X[:, 1].max() + 0.25))
+    points, xx, yy = axes_grid(ax, 30)
+    Z = model.predict(points)[:, 0].reshape(30, 30)
+    cs = filled_contour(ax)
+    assert (cs.zmin, cs.zmax) == (Z.min(), Z.max())
+    np.testing.assert_allclose(cs.levels, np.linspace(0, 1, 11))  # probabilities
+    assert same_contours(cs, xx, yy, Z)
+    assert not same_contours(cs, xx, yy, Z.T)  # the comparison can tell a wrong Z
+    (points_drawn,) = [c for c in ax.collections if isinstance(c, PathCollection)]
+    np.testing.assert_allclose(points_drawn.get_offsets(), X)
+    face = points_drawn.get_facecolor()
+    assert (face[y == 1, 0] > face[y == 1, 2]).all() and (face[y == 0, 0] < face[y == 0, 2]).all()
+
+
+def test_decision_boundary_of_logits_centres_the_scale_on_zero(moons):
+    X, y = moons
+    model = binary_model(last=None)
+    ax = lw.plot.decision_boundary(model, X, y, resolution=20).axes[0]
+    points, xx, yy = axes_grid(ax, 20)
+    Z = model.predict(points)[:, 0].reshape(20, 20)
+    cs = filled_contour(ax)
+    m = np.abs(Z).max()
+    np.testing.assert_allclose(cs.levels, np.linspace(-m, m, 11), rtol=1e-6)
+    assert same_contours(cs, xx, yy, Z)
+
+
+def test_decision_boundary_of_several_classes_shows_the_argmax_and_confidence():
+    X, y = lw.data.blobs(90, centers=3, seed=0)
+    model = three_class_model()
+    ax = lw.plot.decision_boundary(model, X, y, resolution=25).axes[0]
+    points, xx, yy = axes_grid(ax, 25)
+    logits = model.predict(points).astype(np.float64).reshape(25, 25, 3)
+    cs = filled_contour(ax)
+    np.testing.assert_array_equal(cs.levels, [-0.5, 0.5, 1.5, 2.5])
+    assert same_contours(cs, xx, yy, logits.argmax(axis=-1))
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    (shade,) = ax.images
+    expected_alpha = 0.75 * (1 - probs.max(-1)) / (1 - 1 / 3)
+    np.testing.assert_allclose(shade.get_array()[..., 3], expected_alpha, atol=1e-6)
+    assert shade.get_zorder() > cs.get_zorder()  # drawn over the contour, not hidden by it
+
+
+@pytest.mark.parametrize(
+    ("X", "model", "y", "match"),
+    [
+        (np.zeros((5, 3)), binary_model(), None, r"2-D inputs; X has shape \(5, 3\)"),
+        (np.zeros(5), binary_model(), None, "must be 2-D"),
+        (
+            np.zeros((5, 2)),
+            lw.Sequential([lw.Linear(3, 1)]),
+            None,
+            "model with 2 input",
+        ),
+        (np.zeros((5, 2)), binary_model(), np.array([0, 1, 2, 0, 1]), "classes 0 to 1"),
+        (np.zeros((5, 2)), binary_model(), np.zeros(4), r"y has shape \(4,\)"),
+        (np.zeros((5, 2)), binary_model(), np.full(5, 0.5), "whole numbers"),
+    ],
+)
+def test_decision_boundary_rejects_bad_input(X, model, y, match):
+    with pytest.raises(lw.LayerwiseError, match=match):
+        lw.plot.decision_boundary(model, X, y, resolution=5)
+
+
+# -- function map and 1-D fit -----------------------------------------------------------------
+
+
+def test_function_map_shows_the_network_and_the_target_on_one_scale():
+    model = lw.Sequential([lw.Linear(2, 16), lw.ReLU(), lw.Linear(16, 1)], seed=0)
+    target = lw.data.default_function2d
+    fig = lw.plot.function_map(model, -1.0, 1.0, target=target, resolution=20)
+    net_ax, target_ax = fig.axes[:2]
+    points, xx, yy = lw.data.grid2d(-1.0, 1.0, resolution=20)
+    (net_image,) = net_ax.images
+    (target_image,) = target_ax.images
+    np.testing.assert_allclose(
+        net_image.get_array(), model.predict(points).reshape(20, 20), rtol=1e-6
+    )
+    # The target sees the grid in float64 (the network casts it to its own dtype).
+    xx, yy = np.meshgrid(np.linspace(-1.0, 1.0, 20), np.linspace(-1.0, 1.0, 20))
+    np.testing.assert_allclose(target_image.get_array(), target(xx, yy), rtol=1e-12)
+    assert net_image.origin == "lower" and net_image.get_extent() == [-1.0, 1.0, -1.0, 1.0]
+    assert net_image.get_clim() == target_image.get_clim()
+    assert len(fig.axes) == 3  # one shared colour bar
+    assert len(lw.plot.function_map(model, resolution=10).axes) == 2
+
+
+@pytest.mark.parametrize(
+    ("model", "kwargs", "match"),
+    [
+        (lw.Sequential([lw.Linear(2, 2)]), {}, "draws one output; the model has 2"),
+        (lw.Sequential([lw.Linear(1, 1)]), {}, "model with 2 input"),
+        (lw.Sequential([lw.Linear(2, 1)]), {"low": 1.0, "high": 0.0}, "low must be below high"),
+        (lw.Sequential([lw.Linear(2, 1)]), {"target": lambda a, b: a[0]}, "target.*shape"),
+        (lw.Sequential([lw.Linear(2, 1)]), {"target": 3}, "must be callable"),
+        (
+            lw.Sequential([lw.Linear(2, 1)]),
+            {"target": np.add, "ax": Figure().subplots()},
+            "draws 2 panel",
+        ),
+    ],
+)
+def test_function_map_rejects_bad_input(model, kwargs, match):
+    with pytest.raises(lw.LayerwiseError, match=match):
+        lw.plot.function_map(model, resolution=5, **kwargs)
+
+
+def curve_model(outputs=2):
+    return lw.Sequential([lw.Linear(1, 6), lw.Sigmoid(), lw.Linear(6, outputs)], seed=0)
+
+
+def test_fit_1d_draws_the_curve_in_the_output_plane():
+    x, y = lw.data.curve1d(50, seed=0)
+    model = curve_model()
+    ax = lw.plot.fit_1d(model, x, y, resolution=40).axes[0]
+    t = np.linspace(x.min(), x.max(), 40).reshape(-1, 1)
+    pred = model.predict(t)
+    (line,) = ax.lines
+    np.testing.assert_allclose(line.get_xdata(), pred[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(line.get_ydata(), pred[:, 1], rtol=1e-6)
+    (data,) = ax.collections
+    np.testing.assert_allclose(data.get_offsets(), y)
+
+
+def test_fit_1d_draws_each_output_against_x():
+    x, y = lw.data.curve1d(30, seed=0)
+    model = curve_model()
+    ax = lw.plot.fit_1d(model, x[:, 0], y, view="outputs", resolution=25).axes[0]
+    assert len(ax.lines) == 2 and len(ax.collections) == 2
+    for j, line in enumerate(ax.lines):
+        pred = model.predict(line.get_xdata().reshape(-1, 1))
+        np.testing.assert_allclose(line.get_ydata(), pred[:, j], rtol=1e-6)
+        np.testing.assert_allclose(ax.collections[j].get_offsets(), np.column_stack([x, y[:, j]]))
+    # One output: y against x, without data points when y is None.
+    ax = lw.plot.fit_1d(curve_model(1), x, None).axes[0]
+    assert [line.get_label() for line in ax.lines] == ["network"] and not ax.collections
+
+
+@pytest.mark.parametrize(
+    ("model", "y", "kwargs", "match"),
+    [
+        (curve_model(1), None, {"view": "plane"}, "needs 2 outputs; the model has 1"),
+        (curve_model(), None, {"view": "side"}, "view must be"),
+        (lw.Sequential([lw.Linear(2, 2)]), None, {}, "model with 1 input"),
+        (curve_model(), np.zeros((10, 3)), {}, r"expected \(10, 2\)"),
+    ],
+)
+def test_fit_1d_rejects_bad_input(model, y, kwargs, match):
+    with pytest.raises(lw.LayerwiseError, match=match):
+        lw.plot.fit_1d(model, np.linspace(0, 1, 10).reshape(-1, 1), y, **kwargs)
+
+
+# -- weights, images, confusion matrix ---------------------------------------------------------
+
+
+def test_weights_shows_each_linear_layer_with_its_bias_row():
+    model = lw.Sequential([lw.Linear(3, 4), lw.ReLU(), lw.Linear(4, 2)], seed=0)
+    model.layers[2].params["b"][:] = [0.5, -0.25]
+    fig = lw.plot.weights(model)
+    assert len(fig.axes) == 3  # two panels and one colour bar
+    for ax, layer in zip(fig.axes, (model.layers[0], model.layers[2])):
+        (image,) = ax.images
+        W, b = layer.params["W"], layer.params["b"]
+        np.testing.assert_array_equal(image.get_array(), np.vstack([W, b[None]]))
+    limit = max(np.abs(p).max() for p, _ in model.parameters().values())
+    for ax in fig.axes[:2]:
+        assert ax.images[0].get_clim() == pytest.approx((-limit, limit))
+    with pytest.raises(lw.LayerwiseError, match="has none"):
+        lw.plot.weights(lw.Sequential([lw.ReLU()]))
+
+
+def tile(mosaic, i, cols, h, w):
+    r, c = (i // cols) * (h + 1), (i % cols) * (w + 1)
+    return mosaic[r : r + h, c : c + w]
+
+
+def test_image_grid_tiles_the_images_with_their_labels():
+    rng = np.random.default_rng(0)
+    X = rng.random((12, 64))
+    fig = lw.plot.image_grid(X, labels=np.arange(12) % 10, n=10)
+    ax = fig.axes[0]
+    mosaic = np.ma.getdata(ax.images[0].get_array())
+    assert mosaic.shape == (3 * 9 - 1, 4 * 9 - 1)  # 10 images: 4 columns, 3 rows
+    for i in range(10):
+        np.testing.assert_array_equal(tile(mosaic, i, 4, 8, 8), X[i].reshape(8, 8))
+    assert [t.get_text() for t in ax.texts] == [str(i) for i in range(10)]
+    # 28x28 from a 3-D array, and a non-square shape given explicitly.
+    images = rng.random((3, 28, 28))
+    mosaic = np.ma.getdata(lw.plot.image_grid(images).axes[0].images[0].get_array())
+    np.testing.assert_array_equal(tile(mosaic, 2, 2, 28, 28), images[2])
+    mosaic = np.ma.getdata(lw.plot.image_grid(X[:1, :24], (4, 6)).axes[0].images[0].get_array())
+    np.testing.assert_array_equal(mosaic, X[0, :24].reshape(4, 6))
+
+
+@pytest.mark.parametrize(
+    ("X", "shape", "kwargs", "match"),
+    [
+        (np.zeros((4, 10)), None, {}, "10 features of each image are not a perfect square"),
+        (np.zeros((4, 16)), (3, 5), {}, r"shape \(3, 5\) holds 15 pixels but each image has 16"),
+        (np.zeros((4, 16)), None, {"labels": [1, 2]}, "2 labels for 4 images"),
+        (np.zeros((4, 16)), None, {"n": 0}, "n must be a positive integer"),
+    ],
+)
+def test_image_grid_rejects_bad_input(X, shape, kwargs, match):
+    with pytest.raises(lw.LayerwiseError, match=match):
+        lw.plot.image_grid(X, shape, **kwargs)
+
+
+def test_confusion_matrix_shows_and_writes_the_counts():
+    y_true = np.array([0, 0, 1, 1, 1, 2])
+    y_pred = np.array([0, 1, 1, 1, 2, 2])
+    ax = lw.plot.confusion_matrix(y_true, y_pred, labels=["a", "b", "c", "d"]).axes[0]
+    expected = np.array([[1, 1, 0, 0], [0, 2, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(ax.images[0].get_array(), expected)
+    assert [t.get_text() for t in ax.texts] == [str(v) for v in expected.ravel()]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c", "d"]
+    # Normalized by true class: rows sum to one (or stay zero); scores give their argmax.
+    scores = np.eye(3)[y_pred]
+    ax = lw.plot.confusion_matrix(y_true, scores, normalize=True).axes[0]
+    np.testing.assert_allclose(ax.images[0].get_array(), expected[:3, :3] / [[2], [3], [1]])
+    assert ax.texts[1].get_text() == "0.50"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"labels": ["a", "b"]}, "2 labels for 3 classes"), ({"normalize": "rows"}, "normalize")],
+)
+def test_confusion_matrix_rejects_bad_input(kwargs, match):
+    with pytest.raises(lw.LayerwiseError, match=match):
+        lw.plot.confusion_matrix([0, 1, 2], [0, 1, 1], **kwargs)
+
+
+# -- recording and animation ---------------------------------------------------------------
+
+
+def quiet_fit(model, X, y, **kwargs):
+    kwargs.setdefault("optimizer", lw.Adam(lr=1e-2))
+    return model.fit(X, y, progress=False, **kwargs)
+
+
+def test_recorder_keeps_the_loss_and_predictions_every_k_steps(moons):
+    X, y = moons
+    model = binary_model()
+    before = model.copy()
+    recorder = lw.plot.Recorder(X, y=y, every=6, resolution=12)
+    quiet_fit(model, X, y[:, None], loss="bce", epochs=5, batch_size=50, callbacks=[recorder])
+    assert recorder.view == "decision_boundary"
+    assert recorder.steps == list(range(1, 21)) and len(recorder.losses) == 20
+    assert [f.step for f in recorder.frames] == [0, 6, 12, 18, 20]  # start, every 6, end
+    assert recorder.points.shape == (144, 2)
+    np.testing.assert_array_equal(recorder.frames[0].output, before.predict(recorder.points))
+    np.testing.assert_array_equal(recorder.frames[-1].output, model.predict(recorder.points))
+    # A second fit carries on the step count instead of starting again at 0.
+    quiet_fit(model, X, y[:, None], loss="bce", epochs=1, batch_size=50, callbacks=[recorder])
+    assert recorder.steps[-4:] == [21, 22, 23, 24]
+    assert [f.step for f in recorder.frames][-2:] == [20, 24]
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "loss", "view"),
+    [
+        (three_class_model(), lw.data.blobs(30, seed=0), "cross_entropy", "decision_boundary"),
+        (binary_model(last=None), lw.data.function2d(n=30, seed=0), "mse", "function_map"),
+        (curve_model(), lw.data.curve1d(30, seed=0), "mse", "fit_1d"),
+        (lw.Sequential([lw.Linear(2, 2)]), lw.data.facts("swap", 30, seed=0), "mse", "loss"),
+    ],
+)
+def test_recorder_picks_the_view_from_the_model_and_loss(model, data, loss, view):
+    recorder = lw.plot.Recorder(data[0], y=data[1], every=1000)
+    quiet_fit(model, *data, loss=loss, epochs=1, callbacks=[recorder])
+    assert recorder.view == view
+    assert len(recorder.frames) == 2  # before and after
+
+
+def gif_frames(path) -> int:
+    with Image.open(path) as image:
+        return image.n_frames
+
+
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_animate_writes_one_gif_frame_per_recorded_frame(tmp_path, outputs):
+    X, y = lw.data.blobs(60, centers=max(outputs, 2), seed=0)
+    model = binary_model() if outputs == 1 else three_class_model()
+    loss = "bce" if outputs == 1 else "cross_entropy"
+    recorder = lw.plot.Recorder(X, y=y, every=2, resolution=15)
+    target = y[:, None] if outputs == 1 else y
+    quiet_fit(model, X, target, loss=loss, epochs=3, batch_size=30, callbacks=[recorder])
+    assert len(recorder.frames) == 4  # steps 0, 2, 4, 6
+    path = lw.plot.animate(recorder, tmp_path / "train.gif", fps=5, dpi=30, log=True)
+    assert path == tmp_path / "train.gif"
+    assert gif_frames(path) == 4
+
+
+@pytest.mark.parametrize(
+    ("make", "data"),
+    [
+        (lambda: binary_model(last=None), lw.data.function2d(n=40, seed=0)),
+        (curve_model, lw.data.curve1d(40, seed=0)),
+        (lambda: lw.Sequential([lw.Linear(2, 2)]), lw.data.facts("swap", 40, seed=0)),
+    ],
+)
+def test_animate_regression_views(tmp_path, make, data):
+    recorder = lw.plot.Recorder(data[0], y=data[1], every=3)
+    quiet_fit(make(), *data, loss="mse", epochs=2, batch_size=8, callbacks=[recorder])
+    path = lw.plot.animate(recorder, tmp_path / "fit.gif", dpi=30)
+    assert gif_frames(path) == len(recorder.frames) == 5  # steps 0, 3, 6, 9, 10
+
+
+def test_animate_a_list_of_figures(tmp_path):
+    figures = [lw.plot.history({"loss": [1.0, 0.5, v]}) for v in (0.1, 0.2, 0.4)]
+    assert gif_frames(lw.plot.animate(figures, tmp_path / "figs.gif", dpi=20)) == 3
+
+
+@pytest.mark.parametrize(
+    ("make", "kwargs", "match"),
+    [
+        (lambda: lw.plot.Recorder(), {}, "holds no frames"),
+        (lambda: [Figure(figsize=(2, 2)), Figure(figsize=(3, 2))], {}, "one size"),
+        (lambda: [], {}, "non-empty sequence of Figures"),
+        (lambda: [Figure()], {"fps": 0}, "fps and dpi must be positive"),
+        (lambda: [Figure()], {"path": "no/such/folder/x.gif"}, "does not exist"),
+    ],
+)
+def test_animate_rejects_bad_input(tmp_path, make, kwargs, match):
+    path = kwargs.pop("path", tmp_path / "x.gif")
+    with pytest.raises(lw.LayerwiseError, match=match):
+        lw.plot.animate(make(), path, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fit_with", "match"),
+    [
+        ({"view": "movie"}, None, "view must be one of"),
+        ({"every": 0}, None, "every must be a positive integer"),
+        ({"view": "decision_boundary"}, "2d", "needs X to place"),
+        ({"view": "fit_1d"}, "2d", "view 'fit_1d' needs a model with 1 input"),
+    ],
+)
+def test_recorder_rejects_bad_input(moons, kwargs, fit_with, match):
+    with pytest.raises(lw.LayerwiseError, match=match):
+        recorder = lw.plot.Recorder(**kwargs)
+        X, y = moons
+        quiet_fit(binary_model(), X, y[:, None], loss="bce", callbacks=[recorder])
+
+
+def test_recorder_checks_its_targets_when_training_starts(moons):
+    X, y = moons
+    with pytest.raises(lw.LayerwiseError, match="classes 0 to 1"):
+        recorder = lw.plot.Recorder(X, y=np.full(len(X), 3))
+        quiet_fit(binary_model(), X, y[:, None], loss="bce", callbacks=[recorder])
+    x, targets = lw.data.curve1d(20, seed=0)
+    with pytest.raises(lw.LayerwiseError, match=r"expected \(20, 2\)"):
+        recorder = lw.plot.Recorder(x, y=targets[:, :1])
+        quiet_fit(curve_model(), x, targets, loss="mse", callbacks=[recorder])
+    with pytest.raises(lw.LayerwiseError, match="20 points in X but 19 targets"):
+        lw.plot.Recorder(x, y=targets[:19])
+
+
+def test_plotting_never_imports_pyplot():
+    code = (
+        "import sys, numpy as np, layerwise as lw\n"
+        "lw.plot.history({'loss': [1.0, 0.5]}).savefig(sys.argv[1])\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "/dev/null"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
