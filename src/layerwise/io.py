@@ -40,8 +40,11 @@ _OPTIMIZER_PREFIX = "optimizer/"
 # -- writing ----------------------------------------------------------------------
 
 
-def save(model: Sequential, path) -> None:
+def save(model: Sequential, path, *, info: dict | None = None) -> None:
     """Write ``model`` (architecture, dtype, weights) to a ``.safetensors`` file atomically.
+
+    ``info`` is any JSON-ready dict stored beside them (e.g. how the model was
+    trained); :func:`read_metadata` returns it.
 
     Raises
     ------
@@ -53,7 +56,10 @@ def save(model: Sequential, path) -> None:
     --------
     >>> lw.save(model, "digits.safetensors"); model = lw.load("digits.safetensors")
     """
-    _write(path, model.state_dict(), {"kind": "model", "model": model.config()})
+    meta = {"kind": "model", "model": model.config()}
+    if info is not None:
+        meta["info"] = info
+    _write(path, model.state_dict(), meta)
 
 
 def save_checkpoint(
@@ -107,7 +113,12 @@ def _write(path, tensors: dict[str, np.ndarray], meta: dict) -> None:
         )
     tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION}
-    metadata.update({k: json.dumps(v) for k, v in meta.items()})
+    try:
+        metadata.update({k: json.dumps(v) for k, v in meta.items()})
+    except (TypeError, ValueError) as e:
+        raise LayerwiseError(
+            f"Cannot save to {str(path)!r}: the description is not JSON ({e})."
+        ) from None
     metadata["sha256"] = _digest(metadata, tensors)
     _atomic_write(path, _safetensors_bytes(tensors, metadata=metadata))
 
@@ -182,7 +193,7 @@ def _read(path) -> tuple[dict[str, np.ndarray], dict]:
             "saved with."
         )
     decoded = {}
-    for key in ("kind", "model", "optimizer", "loss", "training"):
+    for key in ("kind", "model", "optimizer", "loss", "training", "info"):
         if key in metadata:
             try:
                 decoded[key] = json.loads(metadata[key])
@@ -191,6 +202,16 @@ def _read(path) -> tuple[dict[str, np.ndarray], dict]:
                     f"{str(path)!r}: metadata {key!r} is not valid JSON: {e}"
                 ) from None
     return tensors, decoded
+
+
+def read_metadata(path) -> dict:
+    """The verified description of a model file or checkpoint, without building the model.
+
+    Returns a dict with ``"kind"`` ("model" or "checkpoint"), ``"model"`` (the
+    architecture), and where present ``"info"``, ``"optimizer"``, ``"loss"`` and
+    ``"training"``.
+    """
+    return _read(path)[1]
 
 
 def load(path) -> Sequential:

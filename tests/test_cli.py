@@ -1,0 +1,196 @@
+"""The `layerwise` console script, run for real in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import layerwise as lw
+
+SCRIPT = Path(sys.executable).parent / "layerwise"
+
+
+def layerwise(*args, cwd=None) -> subprocess.CompletedProcess:
+    assert SCRIPT.exists(), f"the console script is not installed beside {sys.executable}"
+    return subprocess.run(
+        [str(SCRIPT), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("cli")
+    result = layerwise("train", "--no-progress", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    (run,) = (folder / "runs").iterdir()
+    return run
+
+
+def test_train_with_no_arguments_trains_digits(digits_run):
+    assert sorted(p.name for p in digits_run.iterdir()) == [
+        "config.json",
+        "confusion_matrix.png",
+        "history.csv",
+        "loss.png",
+        "model.safetensors",
+    ]
+    config = json.loads((digits_run / "config.json").read_text())
+    assert config["data"] == "digits" and config["layers"] == [64, 64, 10]
+    assert config["test"]["accuracy"] >= 0.97
+    history = (digits_run / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,loss,accuracy") and len(history) == 31
+    model = lw.load(digits_run / "model.safetensors")
+    X_tr, X_te, y_tr, y_te = lw.data.digits(test_size=0.2, seed=0)
+    assert lw.metrics.accuracy(y_te, model.predict(X_te)) == pytest.approx(
+        config["test"]["accuracy"]
+    )
+
+
+def test_train_prints_the_test_accuracy(tmp_path):
+    result = layerwise(
+        "train", "--data", "xor", "--epochs", "50", "--out", tmp_path / "run", "--no-progress"
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "test accuracy" in result.stdout and f"saved the run in {tmp_path / 'run'}" in result.stdout
+    )
+
+
+def test_train_moons_with_an_animation(tmp_path):
+    out = tmp_path / "moons"
+    result = layerwise(
+        "train", "--data", "moons", "--epochs", "200", "--animate", "--out", out, "--no-progress"
+    )
+    assert result.returncode == 0, result.stderr
+    assert (out / "decision_boundary.png").exists()
+    with Image.open(out / "training.gif") as gif:
+        assert gif.n_frames == 200 // 50 + 1  # the start, then every 50 steps (the default)
+
+
+def test_evaluate_a_run_folder(digits_run):
+    result = layerwise("evaluate", digits_run)
+    assert result.returncode == 0, result.stderr
+    accuracy = json.loads((digits_run / "config.json").read_text())["test"]["accuracy"]
+    assert f"accuracy {accuracy:.4f}" in result.stdout
+
+
+def test_predict_npy_and_csv(digits_run, tmp_path):
+    X = lw.data.digits(test_size=0.2, seed=0)[1][:25]
+    np.save(tmp_path / "x.npy", X)
+    model_file = digits_run / "model.safetensors"
+    result = layerwise("predict", model_file, tmp_path / "x.npy")
+    assert result.returncode == 0, result.stderr
+    expected = lw.load(model_file).predict(X).argmax(axis=1)
+    np.testing.assert_array_equal(np.load(tmp_path / "x.predictions.npy"), expected)
+
+    np.savetxt(
+        tmp_path / "x.csv",
+        X,
+        delimiter=",",
+        header=",".join(f"px{i}" for i in range(64)),
+        comments="",
+    )
+    result = layerwise("predict", model_file, tmp_path / "x.csv", "-o", tmp_path / "out.csv")
+    assert result.returncode == 0, result.stderr
+    rows = (tmp_path / "out.csv").read_text().splitlines()
+    assert rows[0].split(",")[:3] == ["class", "p0", "p1"] and len(rows) == 26
+    assert [int(r.split(",")[0]) for r in rows[1:]] == expected.tolist()
+
+
+def test_info_describes_the_model(digits_run):
+    result = layerwise("info", digits_run / "model.safetensors")
+    assert result.returncode == 0, result.stderr
+    assert "Linear(64 -> 64)" in result.stdout and "Total parameters: 4,810" in result.stdout
+    assert "trained with: data=digits, loss=cross_entropy, optimizer=adam" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "info"])
+def test_every_command_has_help_with_an_example(command):
+    result = layerwise(command, "--help")
+    assert result.returncode == 0 and "Example" in result.stdout
+
+
+def assert_usage_error(result, message):
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("layerwise: error: ") and message in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--colour", "red"], "unrecognized arguments: --colour red"),
+        (["train", "--data", "cifar"], "unknown data set 'cifar'"),
+        (["train", "--layers", "64,32,5"], "--layers ends with 5 outputs, but digits needs 10"),
+        (
+            ["train", "--layers", "3,10"],
+            "--layers starts with 3 inputs, but digits has 64 features",
+        ),
+        (["train", "--layers", "64,x,10"], "is not a comma-separated list of sizes"),
+        (["train", "--batch-size", "0"], "'0' must be at least 1"),
+        (["train", "--lr", "-1"], "must be a finite number >= 0"),
+        (["train", "--activation", "swish"], "invalid choice: 'swish'"),
+        (["train", "--data", "csv:/no/such.csv"], "CSV file '/no/such.csv' does not exist"),
+        (["evaluate", "/no/such/model.safetensors"], "no such model file or run folder"),
+        (["info", "/no/such/model.safetensors"], "no such model file or run folder"),
+        ([], "missing command"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(args, message, tmp_path):
+    assert_usage_error(
+        layerwise(*args, "--out", tmp_path / "r") if args[:1] == ["train"] else layerwise(*args),
+        message,
+    )
+
+
+def test_a_model_that_does_not_fit_the_data(digits_run):
+    assert_usage_error(
+        layerwise("evaluate", digits_run, "--data", "moons"),
+        "the model maps 64 inputs to 10 outputs, but moons has 2 features",
+    )
+
+
+def test_predict_input_of_the_wrong_width(digits_run, tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((3, 5)))
+    assert_usage_error(
+        layerwise("predict", digits_run / "model.safetensors", tmp_path / "x.npy"),
+        "expects input with 64 features; got shape (3, 5)",
+    )
+
+
+def test_a_corrupted_model_file(digits_run, tmp_path):
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes((digits_run / "model.safetensors").read_bytes()[:-10])
+    assert_usage_error(layerwise("info", broken), "truncated or corrupted")
+
+
+def test_mnist_missing_says_where_it_looked(tmp_path):
+    result = subprocess.run(
+        [
+            str(SCRIPT),
+            "train",
+            "--data",
+            "mnist",
+            "--data-path",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert_usage_error(result, "MNIST files not found. Looked in:")
+    assert "download=True" in result.stderr
+
+
+def test_debug_shows_the_traceback():
+    result = layerwise("info", "/no/such/model.safetensors", "--debug")
+    assert result.returncode != 0 and "Traceback" in result.stderr
