@@ -1,10 +1,14 @@
 """Losses (Torch7's "criterions"): ``value = loss(pred, target)``, then ``loss.backward()``.
 
-``forward`` checks the target against the prediction, returns the mean loss as a float
-and caches what ``backward`` needs; ``backward`` returns ``dL/dpred`` with the ``1/n`` of
-the mean already in it, so layers never divide by the batch size. Reductions follow
+``forward`` checks the target against the prediction (``prepare``), returns the mean
+loss as a float and caches what ``backward`` needs; ``backward`` returns ``dL/dpred``
+with the ``1/n`` of the mean already in it, so layers never divide by the batch size.
+Reductions follow
 ``torch.nn.functional``: ``MSE``, ``MAE`` and ``BinaryCrossEntropy`` average over every
 element, ``CrossEntropy`` over the batch.
+
+A loop that has checked all its targets once (as ``fit`` does with
+``y = loss.prepare(pred_like, y)``) passes ``check=False`` to skip the checks per batch.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from layerwise._checks import LayerwiseError, check_finite, numeric_array
 
 
 class Loss:
-    """Base class: subclasses implement ``forward(pred, target) -> float`` and ``backward()``.
+    """Base class: subclasses implement ``forward(pred, target, *, check=True) -> float``
+    and ``backward()``, and may refine ``prepare``.
 
     ``classification`` tells the training loop whether an accuracy is meaningful.
     """
@@ -25,11 +30,36 @@ class Loss:
     def __call__(self, pred: np.ndarray, target) -> float:
         return self.forward(pred, target)
 
-    def forward(self, pred: np.ndarray, target) -> float:
+    def forward(self, pred: np.ndarray, target, *, check: bool = True) -> float:
         raise NotImplementedError
 
     def backward(self) -> np.ndarray:
         raise NotImplementedError
+
+    def prepare(self, pred: np.ndarray, target) -> np.ndarray:
+        """Check ``target`` against ``pred`` and return it as ``forward`` uses it.
+
+        Here: an array of pred's shape and dtype; ``(n,)`` is accepted for ``(n, 1)``.
+        Only the shape and dtype of ``pred`` are used.
+
+        Raises
+        ------
+        LayerwiseError
+            For a target of another shape, non-numeric or holding NaN or infinity.
+        """
+        self._check_pred(pred)
+        target = numeric_array(target, f"{self!r} target")
+        given = target.shape
+        if target.ndim == 1 and pred.shape[1] == 1:
+            target = target.reshape(-1, 1)
+        if target.shape != pred.shape:
+            raise LayerwiseError(
+                f"{self!r}: target shape {given} does not match prediction shape "
+                f"{pred.shape}. Targets must be (samples, outputs), or (samples,) for a "
+                "network with one output."
+            )
+        check_finite(target, f"{self!r} target")
+        return target.astype(pred.dtype, copy=False)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -49,22 +79,6 @@ class Loss:
         # A NaN prediction is not checked here: it gives a NaN loss, which the training
         # loop's divergence guard reports (and torch returns NaN as well).
 
-    def _matching_target(self, pred: np.ndarray, target) -> np.ndarray:
-        """The target as an array of pred's shape and dtype; ``(n,)`` fits ``(n, 1)``."""
-        self._check_pred(pred)
-        target = numeric_array(target, f"{self!r} target")
-        given = target.shape
-        if target.ndim == 1 and pred.shape[1] == 1:
-            target = target.reshape(-1, 1)
-        if target.shape != pred.shape:
-            raise LayerwiseError(
-                f"{self!r}: target shape {given} does not match prediction shape "
-                f"{pred.shape}. Targets must be (samples, outputs), or (samples,) for a "
-                "network with one output."
-            )
-        check_finite(target, f"{self!r} target")
-        return target.astype(pred.dtype, copy=False)
-
 
 class MSE(Loss):
     r"""Mean squared error :math:`L = \frac{1}{N} \sum (p - t)^2` over all N elements.
@@ -75,8 +89,8 @@ class MSE(Loss):
     def __init__(self) -> None:
         self._diff = None
 
-    def forward(self, pred: np.ndarray, target) -> float:
-        self._diff = pred - self._matching_target(pred, target)
+    def forward(self, pred: np.ndarray, target, *, check: bool = True) -> float:
+        self._diff = pred - (self.prepare(pred, target) if check else target)
         return float(np.vdot(self._diff, self._diff)) / self._diff.size
 
     def backward(self) -> np.ndarray:
@@ -94,9 +108,9 @@ class MAE(Loss):
     def __init__(self) -> None:
         self._diff = None
 
-    def forward(self, pred: np.ndarray, target) -> float:
-        self._diff = pred - self._matching_target(pred, target)
-        return float(np.abs(self._diff).mean())
+    def forward(self, pred: np.ndarray, target, *, check: bool = True) -> float:
+        self._diff = pred - (self.prepare(pred, target) if check else target)
+        return float(np.abs(self._diff).sum()) / self._diff.size
 
     def backward(self) -> np.ndarray:
         if self._diff is None:
@@ -125,21 +139,25 @@ class BinaryCrossEntropy(Loss):
         self.from_logits = bool(from_logits)
         self._cache = None
 
-    def forward(self, pred: np.ndarray, target) -> float:
-        t = self._matching_target(pred, target)
+    def prepare(self, pred: np.ndarray, target) -> np.ndarray:
+        t = super().prepare(pred, target)
         if t.min() < 0 or t.max() > 1:
             raise LayerwiseError(
                 f"{self!r} needs targets in [0, 1]; got values from {t.min()} to {t.max()}."
             )
+        return t
+
+    def forward(self, pred: np.ndarray, target, *, check: bool = True) -> float:
+        t = self.prepare(pred, target) if check else target
         if self.from_logits:
             e = np.exp(-np.abs(pred))  # in (0, 1]: log1p(e) and sigmoid cannot overflow
             self._cache = (pred, t, e)
             loss = np.maximum(pred, 0) - pred * t + np.log1p(e)
-            return float(loss.mean())
+            return float(loss.sum()) / loss.size
         eps = np.finfo(pred.dtype).eps
         p = np.clip(pred, eps, 1 - eps)
         self._cache = (p, t, None)
-        return float(-(t * np.log(p) + (1 - t) * np.log1p(-p)).mean())
+        return -float((t * np.log(p) + (1 - t) * np.log1p(-p)).sum()) / p.size
 
     def backward(self) -> np.ndarray:
         if self._cache is None:
@@ -171,25 +189,43 @@ class CrossEntropy(Loss):
     def __init__(self) -> None:
         self._cache = None
 
-    def forward(self, pred: np.ndarray, target) -> float:
+    def prepare(self, pred: np.ndarray, target) -> np.ndarray:
+        """Class labels ``(n,)`` checked against the number of outputs, or rows
+        ``(n, classes)`` checked as for any loss."""
+        target = numeric_array(target, f"{self!r} target")
+        if target.ndim != 1:
+            return super().prepare(pred, target)
         self._check_pred(pred)
         n, classes = pred.shape
-        target = numeric_array(target, f"{self!r} target")
-        if target.ndim == 1:
-            labels = self._check_labels(target, n, classes)
-            shifted = pred - pred.max(axis=1, keepdims=True)
-            e = np.exp(shifted)
-            sums = e.sum(axis=1)
-            self._cache = (e, sums, labels)
-            rows = np.arange(n)
-            return float(np.log(sums).mean() - shifted[rows, labels].mean())
-        t = self._matching_target(pred, target)
+        if target.dtype.kind not in "iu":
+            raise LayerwiseError(
+                f"{self!r}: 1-D targets are class labels and must be integers; got dtype "
+                f"{target.dtype.name!r}. Use y.astype(int), or pass one-hot rows."
+            )
+        if target.shape[0] != n:
+            raise LayerwiseError(
+                f"{self!r}: {target.shape[0]} labels for {n} predictions; they must match."
+            )
+        low, high = target.min(), target.max()
+        if low < 0 or high >= classes:
+            bad = low if low < 0 else high
+            raise LayerwiseError(
+                f"{self!r}: class label {bad} is out of range for {classes} outputs "
+                f"(labels must be in [0, {classes - 1}]). Check the labels or the size "
+                "of the last layer."
+            )
+        return target
+
+    def forward(self, pred: np.ndarray, target, *, check: bool = True) -> float:
+        t = self.prepare(pred, target) if check else target
+        n = pred.shape[0]
         shifted = pred - pred.max(axis=1, keepdims=True)
         e = np.exp(shifted)
         sums = e.sum(axis=1)
         self._cache = (e, sums, t)
-        logp = shifted - np.log(sums)[:, None]
-        return float(-np.vdot(t, logp) / n)
+        if t.ndim == 1:  # labels: pick each row's log-probability of its class
+            return float(np.log(sums).sum() - shifted[np.arange(n), t].sum()) / n
+        return -float(np.vdot(t, shifted - np.log(sums)[:, None])) / n
 
     def backward(self) -> np.ndarray:
         if self._cache is None:
@@ -203,26 +239,6 @@ class CrossEntropy(Loss):
             grad = e * (t.sum(axis=1) / sums)[:, None] - t
         grad *= 1.0 / n
         return grad
-
-    def _check_labels(self, labels: np.ndarray, n: int, classes: int) -> np.ndarray:
-        if labels.dtype.kind not in "iu":
-            raise LayerwiseError(
-                f"{self!r}: 1-D targets are class labels and must be integers; got dtype "
-                f"{labels.dtype.name!r}. Use y.astype(int), or pass one-hot rows."
-            )
-        if labels.shape[0] != n:
-            raise LayerwiseError(
-                f"{self!r}: {labels.shape[0]} labels for {n} predictions; they must match."
-            )
-        low, high = labels.min(), labels.max()
-        if low < 0 or high >= classes:
-            bad = low if low < 0 else high
-            raise LayerwiseError(
-                f"{self!r}: class label {bad} is out of range for {classes} outputs "
-                f"(labels must be in [0, {classes - 1}]). Check the labels or the size "
-                "of the last layer."
-            )
-        return labels
 
 
 LOSSES: dict[str, type[Loss]] = {

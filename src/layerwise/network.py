@@ -193,13 +193,15 @@ class Sequential:
 
     # -- the passes ------------------------------------------------------------------
 
-    def forward(self, x, training: bool = False) -> np.ndarray:
+    def forward(self, x, training: bool = False, *, check: bool = True) -> np.ndarray:
         """Run the layers in order on a batch ``x`` of shape ``(n, in_features)``.
 
         ``x`` is checked (2-D, numeric, finite, the right width) and cast to the
-        network's dtype. ``training=True`` turns on dropout.
+        network's dtype; ``check=False`` skips that for a loop over batches of data that
+        was checked once (as ``fit`` does). ``training=True`` turns on dropout.
         """
-        x = self._check_input(x)
+        if check:
+            x = self._check_input(x)
         for layer in self.layers:
             x = layer.forward(x, training)
         return x

@@ -2,7 +2,9 @@
 
 Everything here works on any model with ``forward(x, training)``,
 ``backward(grad_out, input_grad=...)`` and ``parameters()`` (named ``(param, grad)``
-pairs), so this module never imports the network or file code.
+pairs), so this module never imports the network or file code. ``fit`` checks the data
+once; when the model's ``forward`` and the loss's ``forward`` accept ``check=``, as
+layerwise's do, it then skips their checks for every batch.
 
 One step is the notebooks' loop in four lines (:func:`train_step`)::
 
@@ -19,6 +21,7 @@ that stops a diverging run before a NaN reaches the weights.
 from __future__ import annotations
 
 import csv
+import inspect
 import math
 import time
 import warnings
@@ -116,6 +119,8 @@ class FitRun:
         self.rng = rng
         self.epoch, self.step = state.epoch, state.step
         self.stop_training = False
+        fast = _takes_check(model.forward) and _takes_check(loss.forward)
+        self.checked = {"check": False} if fast else {}
 
     def state(self) -> TrainingState:
         """The state after the current epoch, for a checkpoint written at its end."""
@@ -255,9 +260,12 @@ class LearningRateScheduler(Callback):
 # -- one step ---------------------------------------------------------------------
 
 
-def _step(model, loss, optimizer, xb, yb, params) -> tuple[float, np.ndarray]:
-    pred = model.forward(xb, training=True)
-    value = loss.forward(pred, yb)
+def _step(model, loss, optimizer, xb, yb, params, checked=None) -> tuple[float, np.ndarray]:
+    # ``checked`` is check=False for models and losses that take it, once the whole data
+    # set has been checked: the checks would otherwise cost ~10 % of a small net's step.
+    checked = checked or {}
+    pred = model.forward(xb, training=True, **checked)
+    value = loss.forward(pred, yb, **checked)
     if not math.isfinite(value):
         raise DivergenceError(f"the loss is {value}")
     model.backward(loss.backward(), input_grad=False)
@@ -398,9 +406,10 @@ def fit(
     X = as_matrix(X, "X", dtype)
     y = _as_targets(y, len(X), dtype, "y")
     X, y, validation_data = _split_validation(X, y, validation_data, validation_split, dtype)
-    _check_targets(model, loss, X, y, "y")
+    y = _prepared_targets(model, loss, X, y, "y")
     if validation_data is not None:
-        _check_targets(model, loss, *validation_data, "validation y")
+        Xv, yv = validation_data
+        validation_data = (Xv, _prepared_targets(model, loss, Xv, yv, "validation y"))
 
     state = initial_state or TrainingState()
     rng = np.random.default_rng(seed)
@@ -468,7 +477,7 @@ def _fit_epoch(run: FitRun, X, y, batch_callbacks, progress, on_divergence) -> d
             idx = order[start : start + size]
             xb, yb = X.take(idx, axis=0), y.take(idx, axis=0)
         try:
-            value, pred = _step(model, loss, optimizer, xb, yb, params)
+            value, pred = _step(model, loss, optimizer, xb, yb, params, run.checked)
         except DivergenceError as e:
             bar and bar.close()
             return _diverged(run, e, snapshot, start // size, on_divergence)
@@ -570,10 +579,22 @@ def _split_validation(X, y, validation_data, validation_split, dtype):
     return X[:cut], y[:cut], (X[cut:], y[cut:])
 
 
-def _check_targets(model, loss, X, y, name: str) -> None:
-    """Run the loss's own checks once on every target, before any training step."""
+def _prepared_targets(model, loss, X, y, name: str) -> np.ndarray:
+    """Run the loss's own checks once on every target, before any training step, and
+    return the targets as its ``forward`` takes them."""
     width = model.forward(X[:1], training=False).shape[1]
+    pred_like = np.broadcast_to(np.zeros((), X.dtype), (len(y), width))  # no memory
     try:
-        loss.forward(np.zeros((len(y), width), X.dtype), y)
+        if hasattr(loss, "prepare"):
+            return loss.prepare(pred_like, y)
+        loss.forward(np.zeros(pred_like.shape, X.dtype), y)
+        return y
     except LayerwiseError as e:
         raise LayerwiseError(f"{name} does not fit {loss!r}: {e}") from None
+
+
+def _takes_check(method) -> bool:
+    try:
+        return "check" in inspect.signature(method).parameters
+    except (TypeError, ValueError):  # builtins and other objects without a signature
+        return False
