@@ -155,7 +155,7 @@ class BinaryCrossEntropy(Loss):
             loss = np.maximum(pred, 0) - pred * t + np.log1p(e)
             return float(loss.sum()) / loss.size
         eps = np.finfo(pred.dtype).eps
-        p = np.clip(pred, eps, 1 - eps)
+        p = np.minimum(np.maximum(pred, eps), 1 - eps)  # np.clip, without its wrapper's cost
         self._cache = (p, t, None)
         return -float((t * np.log(p) + (1 - t) * np.log1p(-p)).sum()) / p.size
 

@@ -388,8 +388,11 @@ class Adam(Optimizer):
     def _update(self) -> None:
         lr, (beta1, beta2), eps, wd = self.lr, self.betas, self.eps, self.weight_decay
         t = self.step_count
-        step_size = lr / (1 - beta1**t)
-        sqrt_bias2 = math.sqrt(1 - beta2**t)
+        # torch's m / (sqrt(v) / c + eps) * lr / (1 - beta1^t), with c = sqrt(1 - beta2^t),
+        # rearranged as m / (sqrt(v) + eps c) * (lr c / (1 - beta1^t)): one pass less.
+        c = math.sqrt(1 - beta2**t)
+        step_size = lr * c / (1 - beta1**t)
+        eps_c = eps * c
         m_all, v_all = self._state["exp_avg"], self._state["exp_avg_sq"]
         for theta, g, m, v, step in zip(self._p, self._g, m_all, v_all, self._scratch):
             if wd and self._decoupled:
@@ -404,8 +407,7 @@ class Adam(Optimizer):
             step *= 1 - beta2
             v += step  # v = beta2 v + (1 - beta2) g^2
             np.sqrt(v, out=step)
-            step /= sqrt_bias2
-            step += eps
+            step += eps_c
             np.divide(m, step, out=step)
             step *= step_size
             theta -= step

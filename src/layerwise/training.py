@@ -121,6 +121,8 @@ class FitRun:
         self.stop_training = False
         fast = _takes_check(model.forward) and _takes_check(loss.forward)
         self.checked = {"check": False} if fast else {}
+        self.count_correct = _correct_counter(loss)
+        self.weights_copy = None
 
     def state(self) -> TrainingState:
         """The state after the current epoch, for a checkpoint written at its end."""
@@ -464,8 +466,8 @@ def _fit_epoch(run: FitRun, X, y, batch_callbacks, progress, on_divergence) -> d
     n = len(X)
     size = n if run.batch_size is None else min(run.batch_size, n)
     order = run.rng.permutation(n) if run.shuffle and size < n else None
-    count = _correct_counter(loss)
-    snapshot = _snapshot(params, optimizer)
+    count = run.count_correct
+    snapshot = _snapshot(run)
     bar = _progress_bar(run, -(-n // size), progress)
     start_time = time.perf_counter()
     total, correct, seen = 0.0, 0.0, 0
@@ -517,9 +519,18 @@ def _progress_bar(run: FitRun, batches: int, progress: bool):
     )
 
 
-def _snapshot(params: dict, optimizer) -> tuple[dict, dict]:
-    """Copies of the weights and optimizer state, to restore if the epoch diverges."""
-    return {k: p.copy() for k, (p, _) in params.items()}, optimizer.state_dict()
+def _snapshot(run: FitRun) -> tuple[dict, dict]:
+    """Copies of the weights and optimizer state, to restore if the epoch diverges.
+
+    The weight copies are kept from epoch to epoch and overwritten in place, which
+    matters for full-batch runs, where every step is an epoch.
+    """
+    if run.weights_copy is None:
+        run.weights_copy = {k: p.copy() for k, (p, _) in run.params.items()}
+    else:
+        for name, (param, _) in run.params.items():
+            np.copyto(run.weights_copy[name], param)
+    return run.weights_copy, run.optimizer.state_dict()
 
 
 def _diverged(run: FitRun, error: DivergenceError, snapshot, batch: int, on_divergence: str):
