@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from layerwise import data
-from layerwise._checks import LayerwiseError
+from layerwise._checks import LayerwiseError, file_mode
 from layerwise.data import download
 
 GZ_FILES = [
@@ -121,6 +121,8 @@ def test_download_verifies_and_loads(tiny_set, serve, tmp_path):
     assert files_in(cache) == sorted(GZ_FILES)  # no temporary files left behind
     for name in GZ_FILES:
         assert (cache / name).read_bytes() == (www / "good" / name).read_bytes()
+        # Readable as any file the user creates, not 0o600 as the temporary file was.
+        assert (cache / name).stat().st_mode & 0o777 == file_mode()
     # A second call finds the cache and does not download again.
     count = len(server.requests)
     data.mnist(download=True, cache_dir=tmp_path / "cache", mirrors=[server.url + "/good/"])

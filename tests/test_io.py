@@ -81,6 +81,15 @@ def test_models_with_code_cannot_be_saved(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        lw.save(model(), tmp_path / "m.safetensors")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0o600
+
+
 def test_saving_into_a_missing_folder(tmp_path):
     with pytest.raises(lw.LayerwiseError, match="folder .*nowhere' does not exist"):
         lw.save(model(), tmp_path / "nowhere" / "m.safetensors")

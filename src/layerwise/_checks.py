@@ -8,6 +8,7 @@ what was expected and how to fix it.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -120,3 +121,15 @@ def real_number(value, name: str, *, minimum: float | None = None, strict: bool 
             f"{name} must be a finite number {relation} {minimum:g}; got {value!r}."
         )
     return number
+
+
+def file_mode() -> int:
+    """The permissions a new file gets under the process's umask (e.g. 0o644).
+
+    ``tempfile.mkstemp`` creates 0o600 files; a file written through one and renamed
+    into place gets these instead, like any file the user creates.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+

@@ -28,7 +28,7 @@ from safetensors.numpy import save as _safetensors_bytes
 
 from layerwise import losses as _losses
 from layerwise import optim as _optim
-from layerwise._checks import LayerwiseError
+from layerwise._checks import LayerwiseError, file_mode
 from layerwise.network import Sequential
 from layerwise.training import Callback, FitRun, History, TrainingState
 
@@ -131,6 +131,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from layerwise._checks import LayerwiseError
+from layerwise._checks import LayerwiseError, file_mode
 
 _CHUNK = 1 << 20
 
@@ -135,6 +135,7 @@ def _download(url: str, destination: Path, sha256: str, timeout: float) -> None:
                 f"checksum mismatch: expected SHA-256 {sha256}, got {digest} "
                 "(the file is damaged or not the published one)"
             )
+        os.chmod(temp, file_mode())
         os.replace(temp, destination)
     finally:
         # After a successful os.replace the temporary name no longer exists.
