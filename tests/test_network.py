@@ -175,6 +175,11 @@ def test_predict_in_chunks_equals_all_at_once(rng):
     np.testing.assert_allclose(model.predict(x, batch_size=10), model.predict(x), rtol=1e-12)
 
 
+def test_predict_batch_size_must_be_positive():
+    with pytest.raises(lw.LayerwiseError, match="predict batch_size must be a positive integer"):
+        small().predict(np.zeros((3, 4)), batch_size=0)
+
+
 def test_call_is_forward(rng):
     model = small(dtype=np.float64)
     x = rng.normal(size=(2, 4))

@@ -14,7 +14,7 @@ import numpy as np
 
 from layerwise import activations as _activations
 from layerwise import training
-from layerwise._checks import LayerwiseError, as_matrix, float_dtype, numeric_array
+from layerwise._checks import LayerwiseError, as_matrix, float_dtype, numeric_array, positive_int
 from layerwise.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from layerwise.layers import Dropout, Layer, Linear
 
@@ -65,7 +65,9 @@ class Sequential:
         self.seed = seed
         rng = np.random.default_rng(seed)
         for layer in self.layers:
-            layer.reset_parameters(rng)
+            reset = getattr(layer, "reset_parameters", None)  # optional for duck-typed layers
+            if reset is not None:
+                reset(rng)
         self._place_parameters()
 
     @classmethod
@@ -225,16 +227,11 @@ class Sequential:
         ``batch_size`` splits a large ``X`` into chunks to bound memory.
         """
         X = self._check_input(X)
-        if batch_size is None or batch_size >= len(X):
-            return self._run(X)
-        return np.concatenate(
-            [self._run(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
-        )
-
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        for layer in self.layers:
-            x = layer.forward(x, False)
-        return x
+        if batch_size is None:
+            return self.forward(X, check=False)
+        size = positive_int(batch_size, "predict batch_size")
+        chunks = [self.forward(X[i : i + size], check=False) for i in range(0, len(X), size)]
+        return np.concatenate(chunks)
 
     def _check_input(self, x) -> np.ndarray:
         x = as_matrix(x, "Input", self.dtype)

@@ -282,9 +282,8 @@ def train_step(model, loss, optimizer, xb, yb, *, params=None) -> float:
     touching the weights when the loss or a gradient is NaN or infinite.
     ``params`` defaults to ``model.parameters()``.
     """
-    return _step(model, loss, optimizer, xb, yb, model.parameters() if params is None else params)[
-        0
-    ]
+    params = model.parameters() if params is None else params
+    return _step(model, loss, optimizer, xb, yb, params)[0]
 
 
 # -- evaluation ---------------------------------------------------------------------
