@@ -73,6 +73,41 @@ def test_train_moons_with_an_animation(tmp_path):
         assert gif.n_frames == 200 // 50 + 1  # the start, then every 50 steps (the default)
 
 
+@pytest.mark.parametrize("task", ["classes", "values"])
+def test_train_on_a_csv_file(tmp_path, task):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    target = (X[:, 0] > 0).astype(int) * 2 + (X[:, 1] > 0) if task == "classes" else X @ [1, 2, 3]
+    table = np.column_stack([target, X])
+    np.savetxt(tmp_path / "data.csv", table, delimiter=",", header="target,a,b,c", comments="")
+    out = tmp_path / "run"
+    result = layerwise(
+        "train",
+        "--data",
+        f"csv:{tmp_path / 'data.csv'}",
+        "--epochs",
+        "200",
+        "--out",
+        out,
+        "--no-progress",
+    )
+    assert result.returncode == 0, result.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["layers"] == ([3, 64, 4] if task == "classes" else [3, 64, 1])
+    if task == "classes":
+        assert config["task"] == "multiclass" and config["test"]["accuracy"] > 0.9
+    else:
+        assert config["task"] == "regression" and config["test"]["loss"] < 0.5
+
+
+def test_a_csv_file_with_a_bad_cell(tmp_path):
+    (tmp_path / "bad.csv").write_text("y,a\n1,2\n0,x\n")
+    assert_usage_error(
+        layerwise("train", "--data", f"csv:{tmp_path / 'bad.csv'}", "--out", tmp_path / "r"),
+        "data row 2, column 2: 'x' is not a number",
+    )
+
+
 def test_evaluate_a_run_folder(digits_run):
     result = layerwise("evaluate", digits_run)
     assert result.returncode == 0, result.stderr

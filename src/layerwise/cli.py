@@ -18,7 +18,7 @@ import datetime as _dt
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +78,6 @@ class Data:
     y_test: np.ndarray
     task: str  # "binary", "multiclass" or "regression"
     outputs: int
-    extra: dict = field(default_factory=dict)
 
 
 # Default of --batch-size: the data set's own (None already means full batch). Not a
