@@ -97,6 +97,14 @@ def test_elementwise_keeps_the_dtype_and_broadcasts_a_constant_derivative():
     np.testing.assert_array_equal(g, 3.0)
 
 
+def test_elementwise_refuses_a_function_that_is_not_element_wise():
+    layer = lw.Elementwise(lambda z: z.sum(axis=1), lambda z: z)
+    with pytest.raises(
+        lw.LayerwiseError, match=r"returned shape \(2,\) for an input of shape \(2, 3\)"
+    ):
+        layer.forward(np.ones((2, 3)))
+
+
 def test_elementwise_needs_callables():
     with pytest.raises(lw.LayerwiseError, match="needs two callables"):
         lw.Elementwise(lambda z: z, None)

@@ -194,7 +194,13 @@ class Elementwise(Layer):
         # Users' functions may return Python scalars or another dtype (e.g. lambda z: 1).
         y = np.asarray(fn(x), dtype=x.dtype)
         if y.shape != x.shape:
-            y = np.broadcast_to(y, x.shape)
+            try:
+                y = np.broadcast_to(y, x.shape)
+            except ValueError:
+                raise LayerwiseError(
+                    f"{self!r}: {getattr(fn, '__name__', 'the function')} returned shape "
+                    f"{y.shape} for an input of shape {x.shape}; it must work element-wise."
+                ) from None
         return y
 
     def __repr__(self) -> str:

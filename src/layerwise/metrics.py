@@ -47,7 +47,12 @@ def confusion_matrix(y_true, y_pred, *, num_classes: int | None = None) -> np.nd
 def r2(y_true, y_pred) -> float:
     """Coefficient of determination ``1 - SS_res / SS_tot`` (averaged over outputs)."""
     t = numeric_array(y_true, "y_true").astype(np.float64)
-    p = numeric_array(y_pred, "y_pred").astype(np.float64).reshape(t.shape)
+    p = numeric_array(y_pred, "y_pred").astype(np.float64)
+    if p.size != t.size or len(t) == 0:
+        raise LayerwiseError(
+            f"r2 needs as many predictions as targets; got {p.shape} and {t.shape}."
+        )
+    p = p.reshape(t.shape)
     ss_res = ((t - p) ** 2).sum(axis=0)
     ss_tot = ((t - t.mean(axis=0)) ** 2).sum(axis=0)
     return float(np.mean(1 - ss_res / np.where(ss_tot == 0, 1, ss_tot)))
