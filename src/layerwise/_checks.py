@@ -132,3 +132,12 @@ def file_mode() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+def interval(low, high, where: str) -> tuple[float, float]:
+    """``(low, high)`` as finite floats with ``low < high``, else a LayerwiseError."""
+    low = real_number(low, f"{where}: low")
+    high = real_number(high, f"{where}: high")
+    if not low < high:
+        raise LayerwiseError(f"{where}: low must be below high; got low={low!r}, high={high!r}.")
+    return low, high

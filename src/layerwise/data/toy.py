@@ -13,7 +13,7 @@ import numpy as np
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
-from layerwise._checks import LayerwiseError, positive_int, real_number
+from layerwise._checks import LayerwiseError, interval, positive_int, real_number
 from layerwise.data._args import check_seed
 
 __all__ = [
@@ -267,7 +267,7 @@ def function2d(
     if not callable(f):
         raise LayerwiseError(f"function2d: f must be callable f(x0, x1) or None; got {f!r}.")
     n = positive_int(n, "function2d: n")
-    low, high = _interval(low, high, "function2d")
+    low, high = interval(low, high, "function2d")
     rng = np.random.default_rng(check_seed(seed))
     X = rng.uniform(low, high, size=(n, 2)).astype(np.float32)
     values = np.asarray(f(X[:, 0], X[:, 1]))
@@ -316,7 +316,7 @@ def grid2d(low: float = -0.5, high: float = 0.5, *, resolution: int = 100):
     >>> z.shape
     (3, 3)
     """
-    low, high = _interval(low, high, "grid2d")
+    low, high = interval(low, high, "grid2d")
     resolution = positive_int(resolution, "grid2d: resolution")
     axis = np.linspace(low, high, resolution, dtype=np.float32)
     xx, yy = np.meshgrid(axis, axis)
@@ -446,11 +446,3 @@ def digits(*, test_size: float = 0.2, seed: int | None = 0):
     return train_test_split(
         X, y.astype(np.int64), test_size=test_size, stratify=y, random_state=check_seed(seed)
     )
-
-
-def _interval(low, high, where: str) -> tuple[float, float]:
-    low = real_number(low, f"{where}: low")
-    high = real_number(high, f"{where}: high")
-    if not low < high:
-        raise LayerwiseError(f"{where}: low must be below high; got low={low!r}, high={high!r}.")
-    return low, high

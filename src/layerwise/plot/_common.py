@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from layerwise._checks import LayerwiseError, as_matrix, numeric_array, real_number
+from layerwise._checks import LayerwiseError, as_matrix, numeric_array
 from layerwise.activations import Sigmoid, Softmax, softmax
 
 _DIVERGING = "RdBu_r"  # blue below the centre, red above: class 0 / class 1, W < 0 / W > 0
@@ -162,13 +162,6 @@ def _binary_scale(probabilities: bool, Z: np.ndarray) -> tuple[float, float]:
         return 0.0, 1.0
     m = float(np.nanmax(np.abs(Z))) if Z.size else 0.0
     return (-m, m) if m > 0 else (-1.0, 1.0)
-
-
-def _interval(low, high, what: str) -> tuple[float, float]:
-    low, high = real_number(low, f"{what}: low"), real_number(high, f"{what}: high")
-    if not low < high:
-        raise LayerwiseError(f"{what}: low must be below high; got low={low}, high={high}.")
-    return low, high
 
 
 def _draw_fit_1d(ax, t, pred, x=None, y=None, view: str = "auto") -> None:

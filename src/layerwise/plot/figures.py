@@ -15,7 +15,14 @@ from matplotlib.ticker import MaxNLocator
 from numpy.typing import ArrayLike
 
 from layerwise import metrics as _metrics
-from layerwise._checks import LayerwiseError, as_matrix, numeric_array, positive_int, real_number
+from layerwise._checks import (
+    LayerwiseError,
+    as_matrix,
+    interval,
+    numeric_array,
+    positive_int,
+    real_number,
+)
 from layerwise.plot._common import (
     _DIVERGING,
     _binary_scale,
@@ -29,7 +36,6 @@ from layerwise.plot._common import (
     _grid,
     _grid_around,
     _inputs,
-    _interval,
     _predict,
 )
 from layerwise.training import History
@@ -291,7 +297,7 @@ def function_map(
     """
     what = "function_map"
     _check_model(model, 2, what)
-    low, high = _interval(low, high, what)
+    low, high = interval(low, high, what)
     resolution = positive_int(resolution, f"{what}: resolution")
     points, xx, yy = _grid((low, high), (low, high), resolution)
     outputs = _predict(model, points)
