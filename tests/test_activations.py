@@ -29,6 +29,9 @@ def test_sigmoid_values_and_precision(dtype):
     assert y[0] == 0 and y[-1] == 1 and y[2] == 0.5
     # Tiny outputs keep full relative precision (1 / (1 + e^30) ~ 9.36e-14).
     np.testing.assert_allclose(y[1], 1 / (1 + np.exp(30.0)), rtol=1e-6)
+    z = np.linspace(-80, 80, 1001).astype(dtype)  # e^80 still fits in float32
+    exact = 1 / (1 + np.exp(-z.astype(np.longdouble)))
+    np.testing.assert_allclose(lw.activations.sigmoid(z), exact.astype(dtype), rtol=1e-6)
 
 
 def test_leaky_relu_slope():
