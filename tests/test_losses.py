@@ -196,3 +196,27 @@ def test_backward_before_forward(name):
 def test_unknown_loss_name():
     with pytest.raises(lw.LayerwiseError, match="Unknown loss 'mse2'; known: mse, mae"):
         lw.losses.get("mse2")
+
+
+def test_bce_fused_gradient_through_sigmoid():
+    sigmoid, linear = lw.Sigmoid(), lw.Linear(2, 2)
+    z = np.array([[-3.0, 0.5], [2.0, 40.0]])
+    t = np.array([[0.0, 1.0], [1.0, 0.0]])
+    loss = lw.BinaryCrossEntropy()
+    p = sigmoid.forward(z)
+    loss.forward(p, t)
+    fused = loss.backward_through(sigmoid)
+    np.testing.assert_allclose(fused, (p - t) / 4, rtol=1e-15)
+    # Where nothing saturates it is the chained gradient; at z = 40, p rounds to 1 and
+    # the chained form loses the gradient of this wrong prediction, the fused one not.
+    chained = sigmoid.backward(loss.backward())
+    np.testing.assert_allclose(fused.ravel()[:3], chained.ravel()[:3], rtol=1e-12)
+    assert chained[1, 1] == 0 and fused[1, 1] == pytest.approx(0.25)
+    # Only after a Sigmoid, and not for logits.
+    assert loss.backward_through(linear) is None
+    logits = lw.BinaryCrossEntropy(from_logits=True)
+    logits.forward(z, t)
+    assert logits.backward_through(sigmoid) is None
+    mse = lw.MSE()
+    mse.forward(p, t)
+    assert mse.backward_through(sigmoid) is None

@@ -235,3 +235,21 @@ def test_parity_also_holds_in_inference_mode(rng):
     )
     x = rng.normal(size=(6, 5))
     compare(model, "CE-labels", x, rng.integers(0, 3, 6), np.float64, training=False)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_training_step_through_fused_sigmoid_and_bce(dtype, rng):
+    # train_step gives the Sigmoid's input (p - t) / N directly (Loss.backward_through):
+    # the step must still be torch's, unfused nn.Sigmoid + BCELoss.
+    model = lw.Sequential(
+        [lw.Linear(3, 8), lw.ReLU(), lw.Linear(8, 2), lw.Sigmoid()], seed=1, dtype=dtype
+    )
+    x = rng.normal(size=(10, 3)).astype(dtype)
+    target = rng.random((10, 2)).astype(dtype)
+    _, theirs = torch_gradients(model, "BCE", x, target)
+    before = {k: p.copy() for k, (p, _) in model.parameters().items()}
+    lw.train_step(model, lw.BinaryCrossEntropy(), lw.SGD(lr=1.0), x, target)
+    for name, (param, _) in model.parameters().items():
+        step = before[name] - param
+        scale = np.abs(theirs[name]).max()
+        assert np.abs(step - theirs[name]).max() <= 10 * RTOL[dtype] * scale, name

@@ -399,3 +399,43 @@ def test_inputs_that_do_not_fit():
     X[5, 2] = np.inf
     with pytest.raises(lw.LayerwiseError, match=r"X contains inf at index \(5, 2\)"):
         quiet_fit(classifier(), X, y)
+
+
+def test_training_skips_the_sigmoid_backward_with_bce(monkeypatch):
+    def refuse(self, grad_out):
+        raise AssertionError("Sigmoid.backward should be fused into the loss")
+
+    monkeypatch.setattr(lw.Sigmoid, "backward", refuse)
+    X, y = blobs()
+    model = lw.Sequential([lw.Linear(4, 8), lw.ReLU(), lw.Linear(8, 1), lw.Sigmoid()], seed=0)
+    history = quiet_fit(model, X, (y == 1).astype(np.float32), loss=lw.BinaryCrossEntropy())
+    assert history.history["loss"][0] > 0
+    # A Sigmoid that is not last is still back-propagated.
+    hidden = lw.Sequential([lw.Linear(4, 8), lw.Sigmoid(), lw.Linear(8, 1)], seed=0)
+    with pytest.raises(AssertionError, match="fused"):
+        quiet_fit(hidden, X, (y == 1).astype(np.float32), loss=lw.MSE())
+
+
+def test_a_model_without_skip_last_is_trained_unfused():
+    class Plain:
+        """A duck-typed model: a Sequential whose backward knows nothing of fusing."""
+
+        def __init__(self):
+            self.net = lw.Sequential([lw.Linear(4, 1), lw.Sigmoid()], seed=0)
+            self.layers = self.net.layers
+
+        def forward(self, x, training=False):
+            return self.net.forward(x, training)
+
+        def backward(self, grad_out, *, input_grad=True):
+            return self.net.backward(grad_out, input_grad=input_grad)
+
+        def parameters(self):
+            return self.net.parameters()
+
+    X, y = blobs()
+    model = Plain()
+    before = model.net.state_dict()["0.W"].copy()
+    y = (y == 1).astype(np.float32)
+    lw.fit(model, X, y, loss=lw.BinaryCrossEntropy(), optimizer=lw.SGD(), progress=False)
+    assert not np.array_equal(before, model.net.state_dict()["0.W"])

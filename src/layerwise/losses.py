@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from layerwise._checks import LayerwiseError, check_finite, numeric_array
+from layerwise.activations import Sigmoid
 
 
 class Loss:
@@ -35,6 +36,14 @@ class Loss:
 
     def backward(self) -> np.ndarray:
         raise NotImplementedError
+
+    def backward_through(self, layer) -> np.ndarray | None:
+        """The gradient at the input of ``layer``, the layer that produced the last ``pred``,
+        when this loss has a fused formula for it; else None (then use ``backward``).
+
+        ``BinaryCrossEntropy`` after a ``Sigmoid`` gives :math:`(p - t) / N` this way.
+        """
+        return None
 
     def prepare(self, pred: np.ndarray, target) -> np.ndarray:
         """Check ``target`` against ``pred`` and return it as ``forward`` uses it.
@@ -156,8 +165,10 @@ class BinaryCrossEntropy(Loss):
             return float(loss.sum()) / loss.size
         eps = np.finfo(pred.dtype).eps
         p = np.minimum(np.maximum(pred, eps), 1 - eps)  # np.clip, without its wrapper's cost
-        self._cache = (p, t, None)
-        return -float((t * np.log(p) + (1 - t) * np.log1p(-p)).sum()) / p.size
+        self._cache = (p, t, pred)
+        # t log p + (1 - t) log(1 - p), rearranged to save two passes.
+        log_q = np.log1p(-p)
+        return -(float(np.vdot(t, np.log(p) - log_q)) + float(log_q.sum())) / p.size
 
     def backward(self) -> np.ndarray:
         if self._cache is None:
@@ -166,6 +177,17 @@ class BinaryCrossEntropy(Loss):
         if self.from_logits:
             return (np.where(p >= 0, 1.0, e) / (1.0 + e) - t) * (1.0 / p.size)
         return (p - t) / (p * (1 - p)) * (1.0 / p.size)
+
+    def backward_through(self, layer) -> np.ndarray | None:
+        r"""After a ``Sigmoid``: :math:`dL/dz = (\sigma(z) - t) / N`, from the unclipped output.
+
+        Two passes instead of eight, and exact where the chained form is not: a saturated
+        wrong prediction (:math:`p = 1`, :math:`t = 0`) still gets its gradient.
+        """
+        if self.from_logits or type(layer) is not Sigmoid or self._cache is None:
+            return None
+        _, t, pred = self._cache
+        return (pred - t) * (1.0 / pred.size)
 
     def __repr__(self) -> str:
         return f"BinaryCrossEntropy(from_logits={self.from_logits})"

@@ -210,14 +210,19 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+    def backward(
+        self, grad_out: np.ndarray, *, input_grad: bool = True, skip_last: bool = False
+    ) -> np.ndarray | None:
         """Run the layers' backward passes in reverse, filling every parameter gradient.
 
         Returns the gradient with respect to the network's input, or None when
         ``input_grad=False`` (what training uses: the first layer then skips one GEMM).
+        ``skip_last=True`` says ``grad_out`` is already the gradient at the last layer's
+        input, from a loss with a fused formula (:meth:`Loss.backward_through`).
         """
         self.layers[0].input_grad = input_grad
-        for layer in reversed(self.layers):
+        layers = self.layers[:-1] if skip_last else self.layers
+        for layer in reversed(layers):
             grad_out = layer.backward(grad_out)
         return grad_out
 

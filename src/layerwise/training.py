@@ -21,6 +21,7 @@ that stops a diverging run before a NaN reaches the weights.
 from __future__ import annotations
 
 import csv
+import functools
 import inspect
 import math
 import time
@@ -119,7 +120,7 @@ class FitRun:
         self.rng = rng
         self.epoch, self.step = state.epoch, state.step
         self.stop_training = False
-        fast = _takes_check(model.forward) and _takes_check(loss.forward)
+        fast = _takes(model.forward, "check") and _takes(loss.forward, "check")
         self.checked = {"check": False} if fast else {}
         self.count_correct = _correct_counter(loss)
         self.weights_copy = None
@@ -270,9 +271,28 @@ def _step(model, loss, optimizer, xb, yb, params, checked=None) -> tuple[float, 
     value = loss.forward(pred, yb, **checked)
     if not math.isfinite(value):
         raise DivergenceError(f"the loss is {value}")
-    model.backward(loss.backward(), input_grad=False)
+    _backward(model, loss)
     optimizer.step(params)
     return value, pred
+
+
+def _backward(model, loss) -> None:
+    """Back-propagate the loss through the model, skipping the last layer when the loss
+    has a fused gradient for its input (BCE after a Sigmoid)."""
+    fused, layers = None, getattr(model, "layers", None)
+    if layers and _can_fuse(type(model), type(loss)):
+        fused = loss.backward_through(layers[-1])
+    if fused is None:
+        model.backward(loss.backward(), input_grad=False)
+    else:
+        model.backward(fused, input_grad=False, skip_last=True)
+
+
+@functools.cache
+def _can_fuse(model_type: type, loss_type: type) -> bool:
+    """Whether the loss offers ``backward_through`` and the model's backward ``skip_last``."""
+    fusing = callable(getattr(loss_type, "backward_through", None))
+    return fusing and _takes(getattr(model_type, "backward", None), "skip_last")
 
 
 def train_step(model, loss, optimizer, xb, yb, *, params=None) -> float:
@@ -603,8 +623,8 @@ def _prepared_targets(model, loss, X, y, name: str) -> np.ndarray:
         raise LayerwiseError(f"{name} does not fit {loss!r}: {e}") from None
 
 
-def _takes_check(method) -> bool:
+def _takes(method, name: str) -> bool:
     try:
-        return "check" in inspect.signature(method).parameters
+        return name in inspect.signature(method).parameters
     except (TypeError, ValueError):  # builtins and other objects without a signature
         return False
