@@ -173,6 +173,9 @@ def test_predict_in_chunks_equals_all_at_once(rng):
     model = small(dtype=np.float64)
     x = rng.normal(size=(103, 4))
     np.testing.assert_allclose(model.predict(x, batch_size=10), model.predict(x), rtol=1e-12)
+    # Both are ordinary C-ordered arrays, whatever layout the layers computed in.
+    assert model.predict(x).flags.c_contiguous
+    assert model.predict(x, batch_size=10).flags.c_contiguous
 
 
 def test_predict_batch_size_must_be_positive():

@@ -233,10 +233,13 @@ class Sequential:
         """
         X = self._check_input(X)
         if batch_size is None:
-            return self.forward(X, check=False)
-        size = positive_int(batch_size, "predict batch_size")
-        chunks = [self.forward(X[i : i + size], check=False) for i in range(0, len(X), size)]
-        return np.concatenate(chunks)
+            out = self.forward(X, check=False)
+        else:
+            size = positive_int(batch_size, "predict batch_size")
+            chunks = [self.forward(X[i : i + size], check=False) for i in range(0, len(X), size)]
+            out = np.concatenate(chunks)
+        # C order for the caller: Linear layers compute feature-major (see Linear.forward).
+        return np.ascontiguousarray(out)
 
     def _check_input(self, x) -> np.ndarray:
         x = as_matrix(x, "Input", self.dtype)
