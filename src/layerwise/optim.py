@@ -32,7 +32,7 @@ def _split(flat: np.ndarray, like: list[np.ndarray], names: list[str]) -> dict[s
     return views
 
 
-def _flat_base(arrays: list[np.ndarray]) -> np.ndarray | None:
+def flat_base(arrays: list[np.ndarray]) -> np.ndarray | None:
     """The 1-D buffer that ``arrays`` tile in order, or None if they do not."""
     base = arrays[0].base
     if base is None or base.ndim != 1 or not base.flags.c_contiguous:
@@ -151,7 +151,7 @@ class Optimizer:
                 )
         carried = self._export() if self._key is not None else self._pending
         ps, gs = [p for p, _ in pairs], [g for _, g in pairs]
-        flat_p, flat_g = _flat_base(ps), _flat_base(gs)
+        flat_p, flat_g = flat_base(ps), flat_base(gs)
         if flat_p is not None and flat_g is not None:
             self._p, self._g = [flat_p], [flat_g]
             self._state = {slot: [np.zeros_like(flat_p)] for slot in self.slots}

@@ -538,25 +538,28 @@ def _progress_bar(run: FitRun, batches: int, progress: bool):
     )
 
 
-def _snapshot(run: FitRun) -> tuple[dict, dict]:
+def _snapshot(run: FitRun) -> tuple[list, dict]:
     """Copies of the weights and optimizer state, to restore if the epoch diverges.
 
-    The weight copies are kept from epoch to epoch and overwritten in place, which
-    matters for full-batch runs, where every step is an epoch.
+    The weight copies are made once and overwritten in place from epoch to epoch, which
+    matters for full-batch runs, where every step is an epoch; parameters that tile one
+    buffer (as ``Sequential`` lays them out) are copied in one call.
     """
     if run.weights_copy is None:
-        run.weights_copy = {k: p.copy() for k, (p, _) in run.params.items()}
+        params = [p for p, _ in run.params.values()]
+        flat = _optim.flat_base(params)
+        run.weights_copy = [(p, p.copy()) for p in ([flat] if flat is not None else params)]
     else:
-        for name, (param, _) in run.params.items():
-            np.copyto(run.weights_copy[name], param)
+        for param, copy in run.weights_copy:
+            np.copyto(copy, param)
     return run.weights_copy, run.optimizer.state_dict()
 
 
 def _diverged(run: FitRun, error: DivergenceError, snapshot, batch: int, on_divergence: str):
     # The failing step was not applied, but the steps before it may already have blown
     # the weights up (or overflowed them), so go back to the start of the epoch.
-    for name, (param, _) in run.params.items():
-        np.copyto(param, snapshot[0][name])
+    for param, copy in snapshot[0]:
+        np.copyto(param, copy)
     run.optimizer.load_state_dict(snapshot[1])
     message = (
         f"Training diverged at epoch {run.epoch + 1}/{run.epochs}, batch {batch + 1} "
