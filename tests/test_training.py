@@ -439,3 +439,29 @@ def test_a_model_without_skip_last_is_trained_unfused():
     y = (y == 1).astype(np.float32)
     lw.fit(model, X, y, loss=lw.BinaryCrossEntropy(), optimizer=lw.SGD(), progress=False)
     assert not np.array_equal(before, model.net.state_dict()["0.W"])
+
+
+def test_divergence_restores_weights_that_are_separate_arrays():
+    class OneLayer:
+        """A duck-typed model whose parameters do not tile one buffer."""
+
+        def __init__(self):
+            self.layer = lw.Linear(4, 1, rng=0)
+
+        def forward(self, x, training=False):
+            return self.layer.forward(x, training)
+
+        def backward(self, grad_out, *, input_grad=True):
+            return self.layer.backward(grad_out)
+
+        def parameters(self):
+            return {k: (p, self.layer.grads[k]) for k, p in self.layer.params.items()}
+
+    X, y = diverging()
+    model = OneLayer()
+    start = {k: p.copy() for k, p in model.layer.params.items()}
+    with pytest.raises(lw.DivergenceError):
+        lw.fit(model, X, y, loss=lw.MSE(), optimizer=lw.SGD(lr=1e30), epochs=5, progress=False)
+    # It diverged in the first epoch: back to the initial weights.
+    for name, value in start.items():
+        np.testing.assert_array_equal(model.layer.params[name], value)
