@@ -123,3 +123,17 @@ def test_unknown_activation_lists_the_known_ones():
 def test_leaky_relu_rejects_a_bad_alpha():
     with pytest.raises(lw.LayerwiseError, match="alpha must be a finite number"):
         lw.LeakyReLU(alpha=float("nan"))
+
+
+def test_relu_follows_changes_of_shape_and_memory_order():
+    # Linear layers hand on F-ordered arrays; ReLU's cached zeros must follow the shape
+    # and the memory order of whatever comes (two F-ordered shapes can share strides).
+    layer, rng = lw.ReLU(), np.random.default_rng(0)
+    for x in [
+        rng.normal(size=(4, 3)),
+        np.asfortranarray(rng.normal(size=(4, 3))),
+        np.asfortranarray(rng.normal(size=(4, 5))),
+        rng.normal(size=(2, 5)),
+    ]:
+        np.testing.assert_array_equal(layer.forward(x), np.maximum(x, 0))
+        np.testing.assert_array_equal(layer.backward(np.ones_like(x)), x > 0)

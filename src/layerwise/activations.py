@@ -55,8 +55,9 @@ class ReLU(Layer):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._positive = x > 0
-        if self._zeros.shape != x.shape or self._zeros.dtype != x.dtype:
-            self._zeros = np.zeros_like(x)
+        zeros = self._zeros
+        if zeros.shape != x.shape or zeros.strides != x.strides or zeros.dtype != x.dtype:
+            self._zeros = np.zeros_like(x)  # in x's shape and memory order
         # The maximum with an array of zeros, not the scalar 0: NumPy broadcasts a
         # scalar through a slow loop (34 -> 10 us on 1000x100, 172 -> 61 us on 512x1024).
         return np.maximum(x, self._zeros)

@@ -188,8 +188,10 @@ class Dropout(Layer):
         if not training or self.p == 0.0:
             self._mask = None
             return x
-        keep = self.rng.random(x.shape, dtype=x.dtype) >= self.p
-        self._mask = keep.astype(x.dtype)
+        # Drawn in x's memory order (Linear outputs are F-ordered): a product of arrays
+        # laid out in different orders is 10-20x slower.
+        uniform = self.rng.random(out=np.empty_like(x), dtype=x.dtype)
+        self._mask = (uniform >= self.p).astype(x.dtype)
         self._mask *= 1.0 / (1.0 - self.p)
         return x * self._mask
 
