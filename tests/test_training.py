@@ -296,9 +296,7 @@ def test_an_update_that_overflows_is_rolled_back():
     model = lw.Sequential([lw.Linear(1, 1)], seed=0)
     model.load_state_dict({"0.W": np.ones((1, 1)), "0.b": np.zeros(1)})
     X, y = np.ones((2, 1)), -np.ones(2)
-    with pytest.raises(
-        lw.DivergenceError, match="restored to their values at the start of this epoch"
-    ):
+    with pytest.raises(lw.DivergenceError, match="values at the start of epoch 1"):
         model.fit(
             X,
             y,
@@ -310,6 +308,29 @@ def test_an_update_that_overflows_is_rolled_back():
             progress=False,
         )
     np.testing.assert_array_equal(model.state_dict()["0.W"], [[1.0]])
+
+
+@pytest.mark.parametrize("on_divergence", ["raise", "warn"])
+def test_an_overflow_in_the_last_step_of_an_epoch_is_rolled_back(on_divergence):
+    # Full batch: the step of epoch 3 overflows the weights, which shows only at epoch 4's
+    # step; the weights go back to the start of epoch 3, when they were still finite.
+    model = lw.Sequential([lw.Linear(1, 1)], seed=0)
+    model.load_state_dict({"0.W": np.ones((1, 1)), "0.b": np.zeros(1)})
+    X, y = np.ones((2, 1)), -np.ones(2)
+    lrs = lambda epoch, base: 1e38 if epoch == 2 else 0.01  # noqa: E731
+    fit = dict(loss=lw.MSE(), optimizer=lw.SGD(lr=0.01), epochs=6, batch_size=None)
+    callbacks = [lw.LearningRateScheduler(lrs)]
+    expected = model.copy()
+    expected.fit(X, y, **{**fit, "epochs": 2}, progress=False)  # epochs 1 and 2 only
+    match = "diverged at epoch 4/6.*restored to their values at the start of epoch 3"
+    if on_divergence == "raise":
+        with pytest.raises(lw.DivergenceError, match=match):
+            model.fit(X, y, **fit, callbacks=callbacks, progress=False)
+    else:
+        with pytest.warns(lw.LayerwiseWarning, match=match):
+            model.fit(X, y, **fit, callbacks=callbacks, progress=False, on_divergence="warn")
+    for name, value in expected.state_dict().items():
+        np.testing.assert_array_equal(model.state_dict()[name], value)
 
 
 # -- progress -------------------------------------------------------------------------

@@ -123,7 +123,7 @@ class FitRun:
         fast = _takes(model.forward, "check") and _takes(loss.forward, "check")
         self.checked = {"check": False} if fast else {}
         self.count_correct = _correct_counter(loss)
-        self.weights_copy = None
+        self.snapshots: list[tuple] = []  # see _snapshot
 
     def state(self) -> TrainingState:
         """The state after the current epoch, for a checkpoint written at its end."""
@@ -405,10 +405,11 @@ def fit(
         A tqdm bar per epoch with the live loss and accuracy; it stays quiet when
         stderr is not a terminal.
     on_divergence : {"raise", "warn"}
-        What to do when the loss or a gradient turns NaN/inf: the weights are left at
-        their last finite values, then ``DivergenceError`` is raised (its ``history``
-        attribute holds the epochs so far) or a ``LayerwiseWarning`` is issued and the
-        history returned.
+        What to do when the loss or a gradient turns NaN/inf: the weights and the
+        optimizer state go back to the start of the epoch (of the previous epoch if
+        the epoch's first step failed), then ``DivergenceError`` is raised (its
+        ``history`` attribute holds the epochs so far) or a ``LayerwiseWarning`` is
+        issued and the history returned.
     initial_state : TrainingState, optional
         Resume from a checkpoint's state (see ``lw.load_checkpoint``).
 
@@ -486,7 +487,7 @@ def _fit_epoch(run: FitRun, X, y, batch_callbacks, progress, on_divergence) -> d
     size = n if run.batch_size is None else min(run.batch_size, n)
     order = run.rng.permutation(n) if run.shuffle and size < n else None
     count = run.count_correct
-    snapshot = _snapshot(run)
+    _snapshot(run)
     bar = _progress_bar(run, -(-n // size), progress)
     start_time = time.perf_counter()
     total, correct, seen = 0.0, 0.0, 0
@@ -501,7 +502,7 @@ def _fit_epoch(run: FitRun, X, y, batch_callbacks, progress, on_divergence) -> d
             value, pred = _step(model, loss, optimizer, xb, yb, params, run.checked)
         except DivergenceError as e:
             bar and bar.close()
-            return _diverged(run, e, snapshot, start // size, on_divergence)
+            return _diverged(run, e, start // size, on_divergence)
         run.step += 1
         total += value * len(xb)
         seen += len(xb)
@@ -538,33 +539,39 @@ def _progress_bar(run: FitRun, batches: int, progress: bool):
     )
 
 
-def _snapshot(run: FitRun) -> tuple[list, dict]:
-    """Copies of the weights and optimizer state, to restore if the epoch diverges.
+def _snapshot(run: FitRun) -> None:
+    """Keep copies of the weights and optimizer state from the start of this epoch and
+    of the previous one, to restore if training diverges.
 
-    The weight copies are made once and overwritten in place from epoch to epoch, which
-    matters for full-batch runs, where every step is an epoch; parameters that tile one
-    buffer (as ``Sequential`` lays them out) are copied in one call.
+    Two, because a step that overflows the weights shows only at the next step: in a run
+    of one batch per epoch, that is in the next epoch. The copies are made once and then
+    overwritten in place (in full-batch runs every step is an epoch); parameters that
+    tile one buffer, as ``Sequential`` lays them out, are copied in one call.
     """
-    if run.weights_copy is None:
+    if len(run.snapshots) < 2:
         params = [p for p, _ in run.params.values()]
         flat = _optim.flat_base(params)
-        run.weights_copy = [(p, p.copy()) for p in ([flat] if flat is not None else params)]
+        weights = [(p, p.copy()) for p in ([flat] if flat is not None else params)]
     else:
-        for param, copy in run.weights_copy:
+        weights = run.snapshots.pop()[0]  # the older one's arrays take the new copy
+        for param, copy in weights:
             np.copyto(copy, param)
-    return run.weights_copy, run.optimizer.state_dict()
+    run.snapshots.insert(0, (weights, run.optimizer.state_dict(), run.epoch))
 
 
-def _diverged(run: FitRun, error: DivergenceError, snapshot, batch: int, on_divergence: str):
+def _diverged(run: FitRun, error: DivergenceError, batch: int, on_divergence: str):
     # The failing step was not applied, but the steps before it may already have blown
-    # the weights up (or overflowed them), so go back to the start of the epoch.
-    for param, copy in snapshot[0]:
+    # the weights up (or overflowed them), so go back to the start of this epoch; or of
+    # the previous one when this epoch's first step failed.
+    back = 1 if batch == 0 and len(run.snapshots) > 1 else 0
+    weights, optimizer_state, epoch = run.snapshots[back]
+    for param, copy in weights:
         np.copyto(param, copy)
-    run.optimizer.load_state_dict(snapshot[1])
+    run.optimizer.load_state_dict(optimizer_state)
     message = (
         f"Training diverged at epoch {run.epoch + 1}/{run.epochs}, batch {batch + 1} "
         f"(step {run.step + 1}): {error}. The weights and optimizer state were restored to "
-        f"their values at the start of this epoch. Try a lower learning rate than "
+        f"their values at the start of epoch {epoch + 1}. Try a lower learning rate than "
         f"{run.optimizer.lr:g}."
     )
     if on_divergence == "raise":
