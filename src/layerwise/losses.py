@@ -21,7 +21,7 @@ from layerwise.activations import Sigmoid
 
 class Loss:
     """Base class: subclasses implement ``forward(pred, target, *, check=True) -> float``
-    and ``backward()``, and may refine ``prepare``.
+    and ``backward()``, and may refine ``prepare`` and offer ``backward_through``.
 
     ``classification`` tells the training loop whether an accuracy is meaningful.
     """
