@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from safetensors.numpy import save as _safetensors_bytes
 
 from layerwise import losses as _losses
 from layerwise import optim as _optim
-from layerwise._checks import LayerwiseError, file_mode
+from layerwise._checks import LayerwiseError, LayerwiseWarning, file_mode
 from layerwise.network import Sequential
 from layerwise.training import Callback, FitRun, History, TrainingState
 
@@ -347,6 +348,16 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, run: FitRun, epoch: int, logs: dict[str, float]) -> None:
         if (epoch + 1) % self.every:
+            return
+        if not all(np.isfinite(p).all() for p, _ in run.params.values()):
+            # An update that overflowed: the guard stops the run at the next step and
+            # rolls the weights back; the files already written stay as they are.
+            warnings.warn(
+                f"ModelCheckpoint: epoch {epoch + 1} not written, the weights hold NaN "
+                "or infinity.",
+                LayerwiseWarning,
+                stacklevel=2,
+            )
             return
         path = Path(self.path.format(epoch=epoch + 1))
         save_checkpoint(path, run.model, run.optimizer, run.loss, run.state(), run.fit_config())
