@@ -221,6 +221,22 @@ def test_early_stopping_restores_into_the_model():
         np.testing.assert_array_equal(model.state_dict()[name], value)
 
 
+def test_early_stopping_never_keeps_overflowed_weights_as_the_best():
+    # Full batch, monitoring the training loss: epoch 3's loss is the best so far, but
+    # its update overflowed the weights; they must not be what fit leaves behind.
+    model = lw.Sequential([lw.Linear(1, 1)], seed=0)
+    model.load_state_dict({"0.W": np.ones((1, 1)), "0.b": np.zeros(1)})
+    X, y = np.ones((2, 1)), -np.ones(2)
+    callbacks = [
+        lw.LearningRateScheduler(lambda epoch, base: 1e38 if epoch == 2 else 0.01),
+        lw.EarlyStopping(monitor="loss", patience=10),
+    ]
+    with pytest.raises(lw.DivergenceError):
+        model.fit(X, y, loss=lw.MSE(), optimizer=lw.SGD(lr=0.01), epochs=6,
+                  batch_size=None, progress=False, callbacks=callbacks)  # fmt: skip
+    assert all(np.isfinite(v).all() for v in model.state_dict().values())
+
+
 def test_early_stopping_needs_the_monitored_key():
     X, y = blobs(20)
     with pytest.raises(

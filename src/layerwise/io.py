@@ -31,7 +31,7 @@ from layerwise import losses as _losses
 from layerwise import optim as _optim
 from layerwise._checks import LayerwiseError, LayerwiseWarning, file_mode
 from layerwise.network import Sequential
-from layerwise.training import Callback, FitRun, History, TrainingState
+from layerwise.training import Callback, FitRun, History, TrainingState, weights_finite
 
 FORMAT = "layerwise"
 FORMAT_VERSION = "1"
@@ -349,7 +349,7 @@ class ModelCheckpoint(Callback):
     def on_epoch_end(self, run: FitRun, epoch: int, logs: dict[str, float]) -> None:
         if (epoch + 1) % self.every:
             return
-        if not all(np.isfinite(p).all() for p, _ in run.params.values()):
+        if not weights_finite(run.params):
             # An update that overflowed: the guard stops the run at the next step and
             # rolls the weights back; the files already written stay as they are.
             warnings.warn(

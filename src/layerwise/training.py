@@ -160,6 +160,11 @@ class Callback:
     def on_train_end(self, run: FitRun) -> None: ...
 
 
+def weights_finite(params) -> bool:
+    """Whether every parameter in ``model.parameters()``-style pairs is finite."""
+    return all(np.isfinite(p).all() for p, _ in params.values())
+
+
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved for ``patience`` epochs.
 
@@ -210,6 +215,8 @@ class EarlyStopping(Callback):
             improved = value > self.best + self.min_delta
         else:
             improved = value < self.best - self.min_delta
+        if improved and not weights_finite(run.params):
+            improved = False  # an update that overflowed: the guard stops at the next step
         if improved:
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best:
