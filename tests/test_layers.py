@@ -69,9 +69,12 @@ def test_linear_is_x_at_W_plus_b(dtype, rng):
     assert layer.params["W"].shape == (3, 2) and layer.params["b"].shape == (2,)
 
 
-def test_linear_gradients_match_the_formulas(rng):
-    layer = lw.Linear(3, 2, rng=0, dtype=np.float64)
-    x, g = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+@pytest.mark.parametrize("inputs", [1, 2, 3, 4, 7])  # below 4: dW is computed row by row
+@pytest.mark.parametrize("order", ["C", "F"])  # Linear layers hand on F-ordered gradients
+def test_linear_gradients_match_the_formulas(inputs, order, rng):
+    layer = lw.Linear(inputs, 2, rng=0, dtype=np.float64)
+    x = rng.normal(size=(5, inputs))
+    g = np.asarray(rng.normal(size=(5, 2)), order=order)
     layer.forward(x)
     grad_in = layer.backward(g)
     np.testing.assert_allclose(layer.grads["W"], x.T @ g, rtol=1e-12)
