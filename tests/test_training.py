@@ -334,10 +334,10 @@ def test_an_overflow_in_the_last_step_of_an_epoch_is_rolled_back(on_divergence):
     model.load_state_dict({"0.W": np.ones((1, 1)), "0.b": np.zeros(1)})
     X, y = np.ones((2, 1)), -np.ones(2)
     lrs = lambda epoch, base: 1e38 if epoch == 2 else 0.01  # noqa: E731
-    fit = dict(loss=lw.MSE(), optimizer=lw.SGD(lr=0.01), epochs=6, batch_size=None)
+    fit = dict(loss=lw.MSE(), epochs=6, batch_size=None, optimizer=lw.SGD(lr=0.01))
     callbacks = [lw.LearningRateScheduler(lrs)]
-    expected = model.copy()
-    expected.fit(X, y, **{**fit, "epochs": 2}, progress=False)  # epochs 1 and 2 only
+    expected = model.copy()  # epochs 1 and 2 only, with an optimizer of its own
+    expected.fit(X, y, **{**fit, "epochs": 2, "optimizer": lw.SGD(lr=0.01)}, progress=False)
     match = "diverged at epoch 4/6.*restored to their values at the start of epoch 3"
     if on_divergence == "raise":
         with pytest.raises(lw.DivergenceError, match=match):
