@@ -299,8 +299,8 @@ def test_checkpoint_every_and_keep_last(tmp_path):
 
 
 def test_a_checkpoint_is_not_overwritten_with_overflowed_weights(tmp_path):
-    # Full batch: epoch 3's update overflows the weights, which the divergence guard
-    # sees only at epoch 4. The file must keep epoch 2's finite weights.
+    # Full batch: epoch 3's update overflows the weights. The guard stops the run at that
+    # step, before the epoch's checkpoint: the file must keep epoch 2's finite weights.
     m = lw.Sequential([lw.Linear(1, 1)], seed=0)
     m.load_state_dict({"0.W": np.ones((1, 1)), "0.b": np.zeros(1)})
     X, y = np.ones((2, 1)), -np.ones(2)
@@ -309,10 +309,9 @@ def test_a_checkpoint_is_not_overwritten_with_overflowed_weights(tmp_path):
         lw.LearningRateScheduler(lambda epoch, base: 1e38 if epoch == 2 else 0.01),
         lw.ModelCheckpoint(path),
     ]
-    with pytest.warns(lw.LayerwiseWarning, match="epoch 3 not written"):
-        with pytest.raises(lw.DivergenceError):
-            m.fit(X, y, loss=lw.MSE(), optimizer=lw.SGD(lr=0.01), epochs=6,
-                  batch_size=None, progress=False, callbacks=callbacks)  # fmt: skip
+    with pytest.raises(lw.DivergenceError, match="epoch 3/6.*overflowed"):
+        m.fit(X, y, loss=lw.MSE(), optimizer=lw.SGD(lr=0.01), epochs=6,
+              batch_size=None, progress=False, callbacks=callbacks)  # fmt: skip
     saved = lw.load_checkpoint(path)
     assert saved.state.epoch == 2
     assert all(np.isfinite(v).all() for v in saved.model.state_dict().values())

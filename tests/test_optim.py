@@ -270,3 +270,12 @@ def test_cosine_stays_at_the_minimum_after_t_max():
     schedule = lw.optim.CosineDecay(5, min_lr=0.1)
     assert schedule(5, 1.0) == pytest.approx(0.1) and schedule(50, 1.0) == pytest.approx(0.1)
     assert math.isclose(schedule(0, 1.0), 1.0)
+
+
+def test_an_update_that_overflows_the_weights_is_reported_at_once():
+    # Finite gradient (4), but lr * 4 overflows float32: the step itself says so.
+    model = lw.Sequential([lw.Linear(1, 1)], seed=0)
+    model.load_state_dict({"0.W": np.ones((1, 1)), "0.b": np.zeros(1)})
+    x, y = np.ones((2, 1), np.float32), -np.ones((2, 1), np.float32)
+    with np.errstate(over="ignore"), pytest.raises(lw.DivergenceError, match="overflowed"):
+        lw.train_step(model, lw.MSE(), lw.SGD(lr=1e38), x, y)

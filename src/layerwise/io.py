@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +28,9 @@ from safetensors.numpy import save as _safetensors_bytes
 
 from layerwise import losses as _losses
 from layerwise import optim as _optim
-from layerwise._checks import LayerwiseError, LayerwiseWarning, file_mode
+from layerwise._checks import LayerwiseError, file_mode
 from layerwise.network import Sequential
-from layerwise.training import Callback, FitRun, History, TrainingState, weights_finite
+from layerwise.training import Callback, FitRun, History, TrainingState
 
 FORMAT = "layerwise"
 FORMAT_VERSION = "1"
@@ -348,16 +347,6 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, run: FitRun, epoch: int, logs: dict[str, float]) -> None:
         if (epoch + 1) % self.every:
-            return
-        if not weights_finite(run.params):
-            # An update that overflowed: the guard stops the run at the next step and
-            # rolls the weights back; the files already written stay as they are.
-            warnings.warn(
-                f"ModelCheckpoint: epoch {epoch + 1} not written, the weights hold NaN "
-                "or infinity.",
-                LayerwiseWarning,
-                stacklevel=2,
-            )
             return
         path = Path(self.path.format(epoch=epoch + 1))
         save_checkpoint(path, run.model, run.optimizer, run.loss, run.state(), run.fit_config())

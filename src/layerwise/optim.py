@@ -107,7 +107,9 @@ class Optimizer:
         Raises
         ------
         DivergenceError
-            If a gradient holds NaN or infinity; no parameter is changed.
+            If a gradient holds NaN or infinity (no parameter is changed), or if the
+            update overflowed a parameter (the parameters and state hold the update:
+            ``fit`` rolls both back).
         """
         self._bind(params)
         # One dot product per buffer is the cheapest finiteness test (NaN and inf
@@ -122,6 +124,11 @@ class Optimizer:
                     g *= scale
         self.step_count += 1
         self._update()
+        # Finite gradients can still overflow the weights (a huge learning rate). Caught
+        # here, at the step that did it, nothing after it (the next step, callbacks,
+        # checkpoints) sees them; the same one dot product per buffer as above.
+        if not math.isfinite(sum(float(np.vdot(p, p)) for p in self._p)):
+            raise DivergenceError("the update overflowed the weights")
 
     def _update(self) -> None:
         raise NotImplementedError

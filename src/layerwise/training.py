@@ -123,7 +123,7 @@ class FitRun:
         fast = _takes(model.forward, "check") and _takes(loss.forward, "check")
         self.checked = {"check": False} if fast else {}
         self.count_correct = _correct_counter(loss)
-        self.snapshots: list[tuple] = []  # see _snapshot
+        self.weights_copy, self.optimizer_copy = None, None  # see _snapshot
 
     def state(self) -> TrainingState:
         """The state after the current epoch, for a checkpoint written at its end."""
@@ -158,11 +158,6 @@ class Callback:
     def on_epoch_end(self, run: FitRun, epoch: int, logs: dict[str, float]) -> None: ...
 
     def on_train_end(self, run: FitRun) -> None: ...
-
-
-def weights_finite(params) -> bool:
-    """Whether every parameter in ``model.parameters()``-style pairs is finite."""
-    return all(np.isfinite(p).all() for p, _ in params.values())
 
 
 class EarlyStopping(Callback):
@@ -215,8 +210,6 @@ class EarlyStopping(Callback):
             improved = value > self.best + self.min_delta
         else:
             improved = value < self.best - self.min_delta
-        if improved and not weights_finite(run.params):
-            improved = False  # an update that overflowed: the guard stops at the next step
         if improved:
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best:
@@ -306,7 +299,8 @@ def train_step(model, loss, optimizer, xb, yb, *, params=None) -> float:
     """One step of gradient descent on the batch ``(xb, yb)``; returns the batch loss.
 
     Raises :class:`~layerwise.optim.DivergenceError` (a ``LayerwiseError``) without
-    touching the weights when the loss or a gradient is NaN or infinite.
+    touching the weights when the loss or a gradient is NaN or infinite, and after the
+    update when it overflowed the weights.
     ``params`` defaults to ``model.parameters()``.
     """
     params = model.parameters() if params is None else params
@@ -412,11 +406,10 @@ def fit(
         A tqdm bar per epoch with the live loss and accuracy; it stays quiet when
         stderr is not a terminal.
     on_divergence : {"raise", "warn"}
-        What to do when the loss or a gradient turns NaN/inf: the weights and the
-        optimizer state go back to the start of the epoch (of the previous epoch if
-        the epoch's first step failed), then ``DivergenceError`` is raised (its
-        ``history`` attribute holds the epochs so far) or a ``LayerwiseWarning`` is
-        issued and the history returned.
+        What to do when the loss, a gradient or the updated weights turn NaN/inf:
+        the weights and the optimizer state go back to the start of the epoch, then
+        ``DivergenceError`` is raised (its ``history`` attribute holds the epochs so
+        far) or a ``LayerwiseWarning`` is issued and the history returned.
     initial_state : TrainingState, optional
         Resume from a checkpoint's state (see ``lw.load_checkpoint``).
 
@@ -547,38 +540,34 @@ def _progress_bar(run: FitRun, batches: int, progress: bool):
 
 
 def _snapshot(run: FitRun) -> None:
-    """Keep copies of the weights and optimizer state from the start of this epoch and
-    of the previous one, to restore if training diverges.
+    """Keep copies of the weights and optimizer state from the start of the epoch, to
+    restore if it diverges.
 
-    Two, because a step that overflows the weights shows only at the next step: in a run
-    of one batch per epoch, that is in the next epoch. The copies are made once and then
-    overwritten in place (in full-batch runs every step is an epoch); parameters that
-    tile one buffer, as ``Sequential`` lays them out, are copied in one call.
+    The copies are made once and then overwritten in place (in full-batch runs every
+    step is an epoch); parameters that tile one buffer, as ``Sequential`` lays them out,
+    are copied in one call.
     """
-    if len(run.snapshots) < 2:
+    if run.weights_copy is None:
         params = [p for p, _ in run.params.values()]
         flat = _optim.flat_base(params)
-        weights = [(p, p.copy()) for p in ([flat] if flat is not None else params)]
+        run.weights_copy = [(p, p.copy()) for p in ([flat] if flat is not None else params)]
     else:
-        weights = run.snapshots.pop()[0]  # the older one's arrays take the new copy
-        for param, copy in weights:
+        for param, copy in run.weights_copy:
             np.copyto(copy, param)
-    run.snapshots.insert(0, (weights, run.optimizer.state_dict(), run.epoch))
+    run.optimizer_copy = run.optimizer.state_dict()
 
 
 def _diverged(run: FitRun, error: DivergenceError, batch: int, on_divergence: str):
-    # The failing step was not applied, but the steps before it may already have blown
-    # the weights up (or overflowed them), so go back to the start of this epoch; or of
-    # the previous one when this epoch's first step failed.
-    back = 1 if batch == 0 and len(run.snapshots) > 1 else 0
-    weights, optimizer_state, epoch = run.snapshots[back]
-    for param, copy in weights:
+    # The failing step changed nothing, or only overflowed the weights it was caught
+    # updating, but the steps before it may already have blown the weights up: go back
+    # to the start of the epoch.
+    for param, copy in run.weights_copy:
         np.copyto(param, copy)
-    run.optimizer.load_state_dict(optimizer_state)
+    run.optimizer.load_state_dict(run.optimizer_copy)
     message = (
         f"Training diverged at epoch {run.epoch + 1}/{run.epochs}, batch {batch + 1} "
         f"(step {run.step + 1}): {error}. The weights and optimizer state were restored to "
-        f"their values at the start of epoch {epoch + 1}. Try a lower learning rate than "
+        f"their values at the start of this epoch. Try a lower learning rate than "
         f"{run.optimizer.lr:g}."
     )
     if on_divergence == "raise":
