@@ -1,7 +1,7 @@
 """What does layerwise's layer abstraction cost against a hand-written NumPy loop?
 
 On the tiny networks of workloads C, D and E every NumPy call counts, so this times the
-same training three ways, in round-robin:
+same training several ways, in round-robin:
 
 - **hand**: one plain NumPy function with the formulas written out (``np.dot``, the
   fused output gradient, in-place updates), computing the loss at every step as
@@ -10,11 +10,13 @@ same training three ways, in round-robin:
   the loss, the optimizer and its divergence guard);
 - **fit**: ``model.fit`` (adds the accuracy, the history and the per-epoch snapshot of
   the weights for the divergence guard; for C, a full-batch run, every step is an
-  epoch).
+  epoch);
+- **session**: ``lw.Session(...).step(n)``, the engine under ``fit``, with the same
+  guard, history and accuracy.
 
-All three start from the same weights and see the same batches, so their final losses
-must agree: a fast but wrong loop shows. Prints microseconds per step and each one's
-ratio to the hand-written loop.
+All of them start from the same weights and see the same batches, so their final losses
+must agree: a fast but wrong loop shows. Prints microseconds per step and the ratios of
+``fit`` and ``session`` to the hand-written and the tuned loops.
 
     python benchmarks/overhead.py [--rounds 7]
 """
@@ -224,8 +226,17 @@ def fit(X, y, weights, sizes, loss_name, optimizer, lr, size, epochs, shuffle):
     return model.state_dict()
 
 
+def session(X, y, weights, sizes, loss_name, optimizer, lr, size, epochs, shuffle):
+    model = network(sizes, loss_name)
+    model.load_state_dict(weights)
+    loss, opt = layerwise_loss_and_optimizer(loss_name, optimizer, lr)
+    run = lw.Session(model, loss, opt, (X, y), batch_size=size, shuffle=shuffle, seed=0)
+    run.step(epochs * run.steps_per_epoch)
+    return model.state_dict()
+
+
 def final_loss(weights, X, y, sizes, loss_name) -> float:
-    """The training loss of the final weights, computed the same way for all three."""
+    """The training loss of the final weights, computed the same way for all of them."""
     model = network(sizes, loss_name)
     model.load_state_dict(weights)
     loss = layerwise_loss_and_optimizer(loss_name, "sgd", 0.1)[0]
@@ -244,6 +255,7 @@ def measure(case, rounds: int) -> tuple[dict, dict]:
         "tuned": partial(tuned, *common, loss_name, opt, lr, size, epochs, shuffle),
         "train_step": partial(steps, *common, sizes, loss_name, opt, lr, size, epochs, shuffle),
         "fit": partial(fit, *common, sizes, loss_name, opt, lr, size, epochs, shuffle),
+        "session": partial(session, *common, sizes, loss_name, opt, lr, size, epochs, shuffle),
     }
     # A warm-up, and the results: the final weights' loss on the training data.
     losses = {name: final_loss(fn(), X, y, sizes, loss_name) for name, fn in run.items()}
@@ -261,18 +273,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
-    print(
-        "us per step  hand  tuned  train_step   fit   train_step/tuned  fit/tuned  "
-        "final loss (hand, tuned, train_step, fit)"
-    )
+    names = ("hand", "tuned", "train_step", "fit", "session")
+    print("us per step " + "".join(f"{name:>11}" for name in names) + "   ratios to hand, tuned")
     for key, case in CASES.items():
         us, losses = measure(case, args.rounds)
-        shown = ", ".join(f"{v:.5f}" for v in losses.values())
-        print(
-            f"{key:10} {us['hand']:6.1f} {us['tuned']:6.1f} {us['train_step']:11.1f} "
-            f"{us['fit']:5.1f} {us['train_step'] / us['tuned']:17.2f}x "
-            f"{us['fit'] / us['tuned']:9.2f}x  {shown}"
+        ratios = "  ".join(
+            f"{name} {us[name] / us['hand']:.2f}x {us[name] / us['tuned']:.2f}x"
+            for name in ("fit", "session")
         )
+        print(f"{key:11} " + "".join(f"{us[name]:11.1f}" for name in names) + f"   {ratios}")
+        print(" " * 12 + "final loss " + ", ".join(f"{losses[name]:.5f}" for name in names))
 
 
 if __name__ == "__main__":

@@ -367,9 +367,17 @@ def test_progress_bar_shows_live_loss_in_a_terminal(monkeypatch):
     assert "Epoch 1/2" in text and "Epoch 2/2" in text and "loss=" in text and "acc=" in text
 
 
-def test_progress_bar_is_quiet_when_not_a_terminal(capsys):
+def test_progress_is_one_line_per_epoch_when_not_a_terminal(capsys):
     X, y = blobs(40)
     classifier().fit(X, y, loss=lw.CrossEntropy(), optimizer=lw.Adam(), epochs=2)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert [line[:9] for line in captured.err.splitlines()] == ["Epoch 1/2", "Epoch 2/2"]
+
+
+def test_progress_false_is_silent(capsys):
+    X, y = blobs(40)
+    classifier().fit(X, y, loss=lw.CrossEntropy(), optimizer=lw.Adam(), epochs=2, progress=False)
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
 

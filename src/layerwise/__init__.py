@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 
-from layerwise import activations, init, layers, losses, metrics, optim, training
+from layerwise import activations, callbacks, init, layers, losses, metrics, optim, session, training
 from layerwise._checks import LayerwiseError, LayerwiseWarning
 from layerwise.activations import Elementwise, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from layerwise.gradcheck import GradcheckReport, gradcheck
@@ -31,17 +31,9 @@ from layerwise.layers import Dropout, Layer, Linear
 from layerwise.losses import MAE, MSE, BinaryCrossEntropy, CrossEntropy, Loss
 from layerwise.network import Sequential
 from layerwise.optim import SGD, Adam, AdamW, DivergenceError, Optimizer, RMSProp
-from layerwise.training import (
-    Callback,
-    EarlyStopping,
-    FitRun,
-    History,
-    LearningRateScheduler,
-    TrainingState,
-    evaluate,
-    fit,
-    train_step,
-)
+from layerwise.callbacks import Callback, EarlyStopping, History, LearningRateScheduler
+from layerwise.session import Session, TrainingState
+from layerwise.training import evaluate, fit, train_step
 
 __version__ = "0.1.0"
 
@@ -76,12 +68,12 @@ __all__ = [
     "RMSProp",
     "Adam",
     "AdamW",
+    "Session",
     "fit",
     "evaluate",
     "train_step",
     "History",
     "TrainingState",
-    "FitRun",
     "Callback",
     "EarlyStopping",
     "LearningRateScheduler",
@@ -97,11 +89,13 @@ __all__ = [
     "GradcheckReport",
     # modules
     "activations",
+    "callbacks",
     "init",
     "layers",
     "losses",
     "metrics",
     "optim",
+    "session",
     "training",
     *_LAZY,
 ]

@@ -30,7 +30,8 @@ from layerwise import losses as _losses
 from layerwise import optim as _optim
 from layerwise._checks import LayerwiseError, file_mode
 from layerwise.network import Sequential
-from layerwise.training import Callback, FitRun, History, TrainingState
+from layerwise.callbacks import Callback, History
+from layerwise.session import Session, TrainingState
 
 FORMAT = "layerwise"
 FORMAT_VERSION = "1"
@@ -73,7 +74,7 @@ def save_checkpoint(
     """Write everything needed to resume training exactly, atomically.
 
     ``state`` is the :class:`~layerwise.training.TrainingState` between two epochs (what
-    ``FitRun.state()`` returns at an epoch's end); ``fit_config`` the ``fit`` arguments
+    ``Session.state()`` returns at an epoch's end); ``fit_config`` the ``fit`` arguments
     to reuse on resume (``epochs``, ``batch_size``, ``shuffle``).
     """
     opt_state = optimizer.state_dict()
@@ -345,7 +346,7 @@ class ModelCheckpoint(Callback):
         self.path, self.every, self.keep_last = str(path), every, keep_last
         self.written: list[Path] = []
 
-    def on_epoch_end(self, run: FitRun, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, run: Session, epoch: int, logs: dict[str, float]) -> None:
         if (epoch + 1) % self.every:
             return
         path = Path(self.path.format(epoch=epoch + 1))

@@ -63,12 +63,25 @@ class Sequential:
         self.in_features, self.out_features = _widths(self.layers)
         self.dtype = float_dtype(dtype)
         self.seed = seed
+        self._draw_parameters(seed)
+        self._place_parameters()
+
+    def reset_parameters(self, seed: int | None = None) -> None:
+        """Redraw every parameter in place, as the constructor does.
+
+        ``seed=None`` repeats the network's own seed (the same initial weights when it
+        was built with one); a seed given becomes the network's seed.
+        """
+        if seed is not None:
+            self.seed = seed
+        self._draw_parameters(self.seed)  # layers draw into their arrays in place
+
+    def _draw_parameters(self, seed: int | None) -> None:
         rng = np.random.default_rng(seed)
         for layer in self.layers:
             reset = getattr(layer, "reset_parameters", None)  # optional for duck-typed layers
             if reset is not None:
                 reset(rng)
-        self._place_parameters()
 
     @classmethod
     def _wrap(cls, layers: Iterable[Layer], dtype) -> Sequential:

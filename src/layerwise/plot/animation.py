@@ -28,7 +28,8 @@ from layerwise.plot._common import (
     _grid_around,
     _predict,
 )
-from layerwise.training import Callback, FitRun
+from layerwise.callbacks import Callback
+from layerwise.session import Session
 
 # -- animations of training -----------------------------------------------------------------
 
@@ -206,24 +207,24 @@ class Recorder(Callback):
         output = None if self.view == "loss" else _predict(model, self.points)
         self.frames.append(Frame(step, output))
 
-    def on_train_begin(self, run: FitRun) -> None:
+    def on_train_begin(self, run: Session) -> None:
         if self.points is None:
             self._setup(run.model, run.loss)
         # A new fit of the same model counts its steps from 0 again: carry on the count.
         last = self.frames[-1].step if self.frames else 0
-        self._offset = last - run.step if run.step < last else 0
-        if not self.frames or last != run.step + self._offset:
-            self._record(run.model, run.step + self._offset)
+        self._offset = last - run.steps if run.steps < last else 0
+        if not self.frames or last != run.steps + self._offset:
+            self._record(run.model, run.steps + self._offset)
 
-    def on_batch_end(self, run: FitRun, step: int, loss: float) -> None:
+    def on_batch_end(self, run: Session, step: int, loss: float) -> None:
         step += self._offset
         self.steps.append(step)
         self.losses.append(loss)
         if step % self.every == 0:
             self._record(run.model, step)
 
-    def on_train_end(self, run: FitRun) -> None:
-        step = run.step + self._offset
+    def on_train_end(self, run: Session) -> None:
+        step = run.steps + self._offset
         if self.frames and self.frames[-1].step != step:
             self._record(run.model, step)
 
