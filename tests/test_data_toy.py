@@ -197,7 +197,7 @@ def test_digits_split_scaled_and_stratified():
     [
         (lambda: data.moons(0), r"moons: n must be a positive integer; got 0"),
         (lambda: data.moons(10, noise=-1), r"moons: noise must be a finite number >= 0; got -1"),
-        (lambda: data.moons(10, seed="a"), r"seed must be None or a non-negative integer"),
+        (lambda: data.moons(10, seed="a"), r"seed must be None, a non-negative integer or a numpy Generator"),
         (lambda: data.circles(10, factor=1.5), r"factor must be in \(0, 1\); got 1.5"),
         (lambda: data.spiral(10, classes=0), r"spiral: classes must be a positive integer"),
         (lambda: data.xor(10, noise=float("nan")), r"xor: noise must be a finite number"),
@@ -308,3 +308,14 @@ def test_standardize_errors():
         data.standardize(np.zeros(4))
     with pytest.raises(LayerwiseError, match=r"others\[0\] contains .*nan.* at index \(0, 1\)"):
         data.standardize(np.zeros((4, 2)), np.array([[0.0, np.nan]]))
+
+
+def test_a_generator_as_seed_is_drawn_from():
+    # A Session's data callable passes its generator: the same one gives the same data,
+    # and it advances, so two calls give new samples.
+    for make in (data.function2d, lambda seed: data.moons(20, seed=seed)):
+        a, b = np.random.default_rng(7), np.random.default_rng(7)
+        X1, y1 = make(seed=a)
+        X2, y2 = make(seed=b)
+        np.testing.assert_array_equal(X1, X2)
+        assert not np.array_equal(make(seed=a)[0], X1)

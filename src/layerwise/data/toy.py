@@ -14,7 +14,7 @@ from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
 from layerwise._checks import LayerwiseError, interval, positive_int, real_number
-from layerwise.data._args import check_seed
+from layerwise.data._args import check_seed, random_state
 
 __all__ = [
     "blobs",
@@ -52,8 +52,8 @@ def moons(n: int = 1000, *, noise: float = 0.2, seed: int | None = None):
         Number of points, split as evenly as possible between the two moons.
     noise : float, default 0.2
         Standard deviation of the Gaussian noise added to every coordinate.
-    seed : int or None, default None
-        Seed for reproducible data.
+    seed : int, numpy Generator or None, default None
+        Seed for reproducible data, or a generator to draw from.
 
     Returns
     -------
@@ -69,7 +69,7 @@ def moons(n: int = 1000, *, noise: float = 0.2, seed: int | None = None):
     """
     n = positive_int(n, "moons: n")
     noise = real_number(noise, "moons: noise", minimum=0.0)
-    X, y = datasets.make_moons(n_samples=n, noise=noise, random_state=check_seed(seed))
+    X, y = datasets.make_moons(n_samples=n, noise=noise, random_state=random_state(seed))
     return _as_classification(X, y)
 
 
@@ -84,8 +84,8 @@ def circles(n: int = 1000, *, noise: float = 0.1, factor: float = 0.5, seed: int
         Standard deviation of the Gaussian noise added to every coordinate.
     factor : float, default 0.5
         Radius of the inner circle relative to the outer one (radius 1), in (0, 1).
-    seed : int or None, default None
-        Seed for reproducible data.
+    seed : int, numpy Generator or None, default None
+        Seed for reproducible data, or a generator to draw from.
 
     Returns
     -------
@@ -99,7 +99,7 @@ def circles(n: int = 1000, *, noise: float = 0.1, factor: float = 0.5, seed: int
     if factor >= 1.0:
         raise LayerwiseError(f"circles: factor must be in (0, 1); got {factor!r}.")
     X, y = datasets.make_circles(
-        n_samples=n, noise=noise, factor=factor, random_state=check_seed(seed)
+        n_samples=n, noise=noise, factor=factor, random_state=random_state(seed)
     )
     return _as_classification(X, y)
 
@@ -115,8 +115,8 @@ def blobs(n: int = 300, *, centers: int = 3, std: float = 1.0, seed: int | None 
         Number of clusters; their centres are drawn uniformly from [-10, 10]^2.
     std : float, default 1.0
         Standard deviation of every cluster.
-    seed : int or None, default None
-        Seed for reproducible data.
+    seed : int, numpy Generator or None, default None
+        Seed for reproducible data, or a generator to draw from.
 
     Returns
     -------
@@ -128,7 +128,7 @@ def blobs(n: int = 300, *, centers: int = 3, std: float = 1.0, seed: int | None 
     centers = positive_int(centers, "blobs: centers")
     std = real_number(std, "blobs: std", minimum=0.0)
     X, y = datasets.make_blobs(
-        n_samples=n, n_features=2, centers=centers, cluster_std=std, random_state=check_seed(seed)
+        n_samples=n, n_features=2, centers=centers, cluster_std=std, random_state=random_state(seed)
     )
     return _as_classification(X, y)
 
@@ -145,8 +145,8 @@ def xor(n: int = 200, *, noise: float = 0.1, seed: int | None = None):
         Number of points.
     noise : float, default 0.1
         Standard deviation of the Gaussian noise added to every coordinate.
-    seed : int or None, default None
-        Seed for reproducible data.
+    seed : int, numpy Generator or None, default None
+        Seed for reproducible data, or a generator to draw from.
 
     Returns
     -------
@@ -178,8 +178,8 @@ def spiral(n: int = 300, *, classes: int = 3, noise: float = 0.2, seed: int | No
         Number of arms (classes).
     noise : float, default 0.2
         Standard deviation, in radians, of the Gaussian noise added to each angle.
-    seed : int or None, default None
-        Seed for reproducible data.
+    seed : int, numpy Generator or None, default None
+        Seed for reproducible data, or a generator to draw from.
 
     Returns
     -------
@@ -243,8 +243,8 @@ def function2d(
         Number of points.
     low, high : float, default -0.5, 0.5
         The points are uniform in the square ``[low, high]^2``.
-    seed : int or None, default None
-        Seed for reproducible data.
+    seed : int, numpy Generator or None, default None
+        Seed for reproducible data, or a generator to draw from.
 
     Returns
     -------
@@ -337,8 +337,8 @@ def curve1d(n: int = 200, *, noise: float = 0.05, seed: int | None = None):
         Number of points.
     noise : float, default 0.05
         Standard deviation of the noise on each output coordinate.
-    seed : int or None, default None
-        Seed for reproducible data.
+    seed : int, numpy Generator or None, default None
+        Seed for reproducible data, or a generator to draw from.
 
     Returns
     -------
@@ -378,8 +378,8 @@ def facts(kind: str, n: int = 100, *, seed: int | None = None):
           turn to ``n`` rows and shuffled (``n=4`` gives each point once).
     n : int, default 100
         Number of facts (rows).
-    seed : int or None, default None
-        Seed for reproducible data.
+    seed : int, numpy Generator or None, default None
+        Seed for reproducible data, or a generator to draw from.
 
     Returns
     -------
@@ -444,5 +444,5 @@ def digits(*, test_size: float = 0.2, seed: int | None = 0):
     X, y = datasets.load_digits(return_X_y=True)
     X = (X / 16.0).astype(np.float32)
     return train_test_split(
-        X, y.astype(np.int64), test_size=test_size, stratify=y, random_state=check_seed(seed)
+        X, y.astype(np.int64), test_size=test_size, stratify=y, random_state=random_state(seed)
     )
