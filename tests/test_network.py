@@ -242,10 +242,30 @@ def test_copy_is_independent_and_can_change_dtype(rng):
 # -- descriptions -------------------------------------------------------------------
 
 
-def test_summary_lists_layers_shapes_and_counts():
-    text = lw.Sequential([lw.Linear(64, 64), lw.ReLU(), lw.Linear(64, 10)]).summary()
+def test_summary_prints_the_table_of_layers_shapes_and_counts(capsys):
+    model = lw.Sequential([lw.Linear(64, 64), lw.ReLU(), lw.Linear(64, 10)])
+    assert model.summary() is None  # as Keras: it shows the table, it does not return it
+    text = capsys.readouterr().out
     assert "Linear(64 -> 64)" in text and "(None, 10)" in text and "4,160" in text
     assert "Total parameters: 4,810 (float32" in text
+    # print_fn receives the same text, once, and nothing is printed.
+    received = []
+    model.summary(print_fn=received.append)
+    assert received == [text.rstrip("\n")] and capsys.readouterr().out == ""
+
+
+def test_summary_displays_an_html_table_in_a_kernel(monkeypatch, capsys):
+    from layerwise import _display
+
+    shown = []
+    monkeypatch.setattr(_display, "in_kernel", lambda: True)
+    monkeypatch.setattr(_display, "display", shown.append)
+    lw.Sequential([lw.Linear(2, 4), lw.ReLU(), lw.Linear(4, 1)]).summary()
+    (table,) = shown
+    html = table._repr_html_()
+    assert html.count("<tr>") == 5  # header, three layers, total
+    assert "Linear(2 -&gt; 4)" in html and "Total parameters: 17" in html
+    assert repr(table).startswith("#  Layer") and capsys.readouterr().out == ""
 
 
 def test_config_round_trip():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import subprocess
 import sys
 
@@ -125,12 +127,12 @@ def test_history_rejects_bad_input(hist, kwargs, match):
 def test_axes_can_be_passed_in_and_are_checked():
     fig = Figure()
     ax = fig.subplots()
-    assert lw.plot.history({"loss": [1.0, 0.5]}, ax=ax) is fig
+    assert lw.plot.history({"loss": [1.0, 0.5]}, ax=ax) is ax  # the caller's axes come back
     assert len(ax.lines) == 1
     two = Figure().subplots(1, 2)
     with pytest.raises(lw.LayerwiseError, match="draws 2 panel"):
         lw.plot.history({"loss": [1.0], "accuracy": [0.5]}, ax=two[0])
-    assert lw.plot.history({"loss": [1.0], "accuracy": [0.5]}, ax=two) is two[0].figure
+    assert lw.plot.history({"loss": [1.0], "accuracy": [0.5]}, ax=two) is two
 
 
 # -- decision boundary ------------------------------------------------------------------
@@ -430,9 +432,9 @@ def test_animate_writes_one_gif_frame_per_recorded_frame(tmp_path, outputs):
     target = y[:, None] if outputs == 1 else y
     quiet_fit(model, X, target, loss=loss, epochs=3, batch_size=30, callbacks=[recorder])
     assert len(recorder.frames) == 4  # steps 0, 2, 4, 6
-    path = lw.plot.animate(recorder, tmp_path / "train.gif", fps=5, dpi=30, log=True)
-    assert path == tmp_path / "train.gif"
-    assert gif_frames(path) == 4
+    gif = lw.plot.animate(recorder, tmp_path / "train.gif", fps=5, dpi=30, log=True)
+    assert gif.path == tmp_path / "train.gif"
+    assert gif_frames(gif.path) == gif.n_frames == 4
 
 
 @pytest.mark.parametrize(
@@ -446,13 +448,13 @@ def test_animate_writes_one_gif_frame_per_recorded_frame(tmp_path, outputs):
 def test_animate_regression_views(tmp_path, make, data):
     recorder = lw.plot.Recorder(data[0], y=data[1], every=3)
     quiet_fit(make(), *data, loss="mse", epochs=2, batch_size=8, callbacks=[recorder])
-    path = lw.plot.animate(recorder, tmp_path / "fit.gif", dpi=30)
-    assert gif_frames(path) == len(recorder.frames) == 5  # steps 0, 3, 6, 9, 10
+    gif = lw.plot.animate(recorder, tmp_path / "fit.gif", dpi=30)
+    assert gif_frames(gif.path) == len(recorder.frames) == 5  # steps 0, 3, 6, 9, 10
 
 
 def test_animate_a_list_of_figures(tmp_path):
     figures = [lw.plot.history({"loss": [1.0, 0.5, v]}) for v in (0.1, 0.2, 0.4)]
-    assert gif_frames(lw.plot.animate(figures, tmp_path / "figs.gif", dpi=20)) == 3
+    assert gif_frames(lw.plot.animate(figures, tmp_path / "figs.gif", dpi=20).path) == 3
 
 
 @pytest.mark.parametrize(
@@ -463,6 +465,7 @@ def test_animate_a_list_of_figures(tmp_path):
         (lambda: [], {}, "non-empty sequence of Figures"),
         (lambda: [Figure()], {"fps": 0}, "fps and dpi must be positive"),
         (lambda: [Figure()], {"path": "no/such/folder/x.gif"}, "does not exist"),
+        (lambda: [Figure()], {"path": "x.png"}, r"must end in \.gif; got 'x.png'"),
     ],
 )
 def test_animate_rejects_bad_input(tmp_path, make, kwargs, match):
@@ -501,12 +504,190 @@ def test_recorder_checks_its_targets_when_training_starts(moons):
 
 
 def test_plotting_never_imports_pyplot():
+    # dict.items reads the raw settings: RcParams' own lookup of "backend" would pick one.
     code = (
-        "import sys, numpy as np, layerwise as lw\n"
-        "lw.plot.history({'loss': [1.0, 0.5]}).savefig(sys.argv[1])\n"
+        "import sys, matplotlib\n"
+        "settings = dict(dict.items(matplotlib.rcParams))\n"
+        "import layerwise as lw\n"
+        "fig = lw.plot.history({'loss': [1.0, 0.5]})\n"
+        "fig.savefig(sys.argv[1])\n"
+        "fig._repr_png_()\n"
+        "lw.plot.animate([fig], dpi=10)._repr_mimebundle_()\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"
+        "assert dict(dict.items(matplotlib.rcParams)) == settings\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code, "/dev/null"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+# -- how the figures and animations show themselves ---------------------------------------
+
+
+# Every lw.plot function, as ``make(ax=None)``, with the number of panels it draws.
+FIGURES = {
+    "history": (
+        lambda ax=None: lw.plot.history({"loss": [1.0, 0.5], "accuracy": [0.5, 0.7]}, ax=ax),
+        2,
+    ),
+    "decision_boundary": (
+        lambda ax=None: lw.plot.decision_boundary(
+            binary_model(), *lw.data.moons(40, seed=0), resolution=10, ax=ax
+        ),
+        1,
+    ),
+    "function_map": (
+        lambda ax=None: lw.plot.function_map(
+            binary_model(last=None), target=lw.data.default_function2d, resolution=10, ax=ax
+        ),
+        2,
+    ),
+    "fit_1d": (
+        lambda ax=None: lw.plot.fit_1d(curve_model(), *lw.data.curve1d(20, seed=0), ax=ax),
+        1,
+    ),
+    "weights": (lambda ax=None: lw.plot.weights(binary_model(), ax=ax), 2),
+    "image_grid": (
+        lambda ax=None: lw.plot.image_grid(np.random.default_rng(0).random((4, 16)), ax=ax),
+        1,
+    ),
+    "confusion_matrix": (lambda ax=None: lw.plot.confusion_matrix([0, 1, 1], [0, 1, 0], ax=ax), 1),
+}
+
+
+def test_every_plot_function_is_checked_for_display():
+    functions = {name for name in lw.plot.__all__ if name not in ("GIF", "Frame", "Recorder")}
+    assert functions - {"animate"} == set(FIGURES)
+
+
+def decode(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.format == "PNG"
+        return np.asarray(image.convert("RGBA"))
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_figures_render_themselves_as_png_of_their_size(name):
+    fig = FIGURES[name][0]()
+    assert isinstance(fig, Figure)
+    pixels = decode(fig._repr_png_())
+    width, height = np.round(fig.get_size_inches() * fig.dpi).astype(int)
+    assert pixels.shape == (height, width, 4)
+    # The picture of the figure: what savefig draws of its twin, pixel for pixel (a
+    # twin, since constrained layout can shift a pixel at a second draw), and not blank.
+    saved = io.BytesIO()
+    FIGURES[name][0]().savefig(saved, format="png")
+    np.testing.assert_array_equal(pixels, decode(saved.getvalue()))
+    assert len(np.unique(pixels.reshape(-1, 4), axis=0)) > 10
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_figures_drawn_on_the_callers_axes_return_those_axes(name):
+    make, panels = FIGURES[name]
+    caller = Figure()
+    if panels == 1:
+        ax = caller.subplots()
+        assert make(ax=ax) is ax
+    else:
+        axes = caller.subplots(1, panels)  # an array of Axes, as plt.subplots gives
+        assert make(ax=axes) is axes
+        as_list = list(Figure().subplots(1, panels))
+        assert make(ax=as_list) is as_list
+    assert not hasattr(caller, "_repr_png_")  # the caller's figure is left as it is
+
+
+def in_kernel(monkeypatch) -> list:
+    """Pretend to run in a kernel; return the list of objects displayed."""
+    from layerwise import _display
+
+    shown = []
+    monkeypatch.setattr(_display, "in_kernel", lambda: True)
+    monkeypatch.setattr(_display, "display", shown.append)
+    return shown
+
+
+def test_show_in_a_kernel_displays_the_figure(monkeypatch):
+    shown = in_kernel(monkeypatch)
+    fig = lw.plot.history({"loss": [1.0, 0.5]})
+    assert fig.show() is None
+    assert shown == [fig]
+
+
+def test_show_without_a_window_says_to_save_and_leaves_pyplot_alone():
+    import matplotlib.pyplot as plt
+
+    fig = lw.plot.history({"loss": [1.0, 0.5]})
+    with pytest.raises(lw.LayerwiseError, match=r"(?i)backend 'agg' draws no windows.*savefig"):
+        fig.show()
+    assert plt.get_fignums() == [] and fig.canvas.manager is None
+    assert fig.show(warn=False) is None  # as matplotlib's warn=False: quietly nothing
+    assert plt.get_fignums() == []
+    assert decode(fig._repr_png_()).shape == (360, 450, 4)  # still draws
+
+
+@pytest.mark.skipif(
+    matplotlib.__version_info__ < (3, 11), reason="pyplot adopts figures from matplotlib 3.11"
+)
+def test_show_with_an_interactive_backend_opens_pyplots_window(monkeypatch):
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    # Agg posing as a GUI canvas: enough to follow the path to plt.show.
+    monkeypatch.setattr(FigureCanvasAgg, "required_interactive_framework", "qt")
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda: shown.append(plt.get_fignums()))
+    fig = lw.plot.history({"loss": [1.0, 0.5]})
+    try:
+        fig.show()
+        assert len(shown) == 1 and len(shown[0]) == 1  # pyplot held this one figure
+        assert fig.canvas.manager is not None
+    finally:
+        plt.close(fig)
+
+
+def test_show_explains_when_pyplot_cannot_adopt_the_figure(monkeypatch):
+    import matplotlib.pyplot as plt
+
+    def old_figure(num=None, **kwargs):  # matplotlib < 3.11 refuses figures made without it
+        raise ValueError("The passed figure is not managed by pyplot")
+
+    monkeypatch.setattr(plt, "figure", old_figure)
+    fig = lw.plot.history({"loss": [1.0, 0.5]})
+    with pytest.raises(lw.LayerwiseError, match=r"from matplotlib 3\.11 on.*savefig"):
+        fig.show()
+    assert fig.show(warn=False) is None
+
+
+def test_animate_returns_a_gif_that_displays_inline_and_saves_later(tmp_path, moons):
+    X, y = moons
+    recorder = lw.plot.Recorder(X, y=y, every=5, resolution=10)
+    quiet_fit(
+        binary_model(), X, y[:, None], loss="bce", epochs=2, batch_size=50, callbacks=[recorder]
+    )
+    gif = lw.plot.animate(recorder, dpi=20)
+    assert isinstance(gif, lw.plot.GIF) and gif.path is None
+    assert gif.data.startswith(b"GIF89a")
+    assert gif.n_frames == len(recorder.frames) == 3  # steps 0, 5, 8
+    assert gif.size == (180, 76)  # 9 x 3.8 inches at 20 dpi
+    bundle = gif._repr_mimebundle_()
+    assert list(bundle) == ["image/gif"] and base64.b64decode(bundle["image/gif"]) == gif.data
+    assert repr(gif).startswith("<GIF 180x76 px, 3 frames, ")
+    path = gif.save(tmp_path / "later.gif")
+    assert path == gif.path and path.read_bytes() == gif.data and gif_frames(path) == 3
+    assert repr(gif).endswith(f"saved to {str(path)!r}>")
+    # An existing file displays too.
+    again = lw.plot.GIF(path.read_bytes())
+    assert (again.size, again.n_frames, again.path) == (gif.size, 3, None)
+
+
+def test_gif_rejects_bad_input(tmp_path):
+    png = lw.plot.history({"loss": [1.0]})._repr_png_()
+    with pytest.raises(lw.LayerwiseError, match=r"bytes of a GIF file .*got b'\\x89PNG"):
+        lw.plot.GIF(png)
+    gif = lw.plot.animate([Figure(figsize=(1, 1))], dpi=10)
+    with pytest.raises(lw.LayerwiseError, match=r"GIF.save writes a GIF.*must end in \.gif"):
+        gif.save(tmp_path / "x.png")
+    with pytest.raises(lw.LayerwiseError, match="GIF.save: the folder .* does not exist"):
+        gif.save(tmp_path / "missing" / "x.gif")
+    assert gif.path is None

@@ -248,7 +248,7 @@ def cmd_train(args) -> int:
         f"layerwise train: {args.data} ({len(data.X_train)} train / {len(data.X_test)} test), "
         f"network {'-'.join(map(str, sizes))} {activation}, {loss!r}, {optimizer!r}"
     )
-    print(model.summary())
+    model.summary(print_fn=print)  # text, even when main() runs in a notebook
 
     callbacks = []
     recorder = None
@@ -428,7 +428,7 @@ def cmd_info(args) -> int:
     model, meta, _ = _load_model(args.model)
     path = Path(args.model)
     print(f"{path}: layerwise {meta.get('kind', 'model')}, {model.dtype.name}")
-    print(model.summary())
+    model.summary(print_fn=print)  # text, even when main() runs in a notebook
     trained = meta.get("info")
     if trained:
         print(

@@ -8,12 +8,12 @@ array, the names of the parameters (``"0.W"``, ``"0.b"``, ``"2.W"``, ... as torc
 from __future__ import annotations
 
 import copy as _copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from layerwise import _display, training
 from layerwise import activations as _activations
-from layerwise import training
 from layerwise._checks import LayerwiseError, as_matrix, float_dtype, numeric_array, positive_int
 from layerwise.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from layerwise.layers import Dropout, Layer, Linear
@@ -327,25 +327,54 @@ class Sequential:
 
     # -- description -----------------------------------------------------------------
 
-    def summary(self) -> str:
-        """A table of the layers: index, layer, output shape and parameter count."""
-        rows = [("#", "Layer", "Output shape", "Params")]
+    def summary(self, *, print_fn: Callable[[str], object] | None = None) -> None:
+        """Show a table of the layers: index, layer, output shape and parameter count.
+
+        In Jupyter the table displays as HTML (with the text table as its plain-text
+        form); elsewhere it is printed. Like Keras' ``model.summary()`` it returns None.
+
+        Parameters
+        ----------
+        print_fn : callable, optional
+            Called once with the text table instead of showing it, e.g.
+            ``print_fn=logger.info``, or ``print_fn=lines.append`` to keep the text.
+
+        Examples
+        --------
+        >>> Sequential([Linear(2, 4), ReLU(), Linear(4, 1)]).summary()
+        #  Layer           Output shape  Params
+        ---------------------------------------
+        0  Linear(2 -> 4)  (None, 4)         12
+        1  ReLU()          (None, 4)          0
+        2  Linear(4 -> 1)  (None, 1)          5
+        ---------------------------------------
+        Total parameters: 17 (float32, 0.1 KiB)
+        """
+        header = ("#", "Layer", "Output shape", "Params")
+        rows = []
         width = self.in_features
         for i, layer in enumerate(self.layers):
             width = getattr(layer, "out_features", width)
             count = sum(p.size for p in layer.params.values())
             rows.append((str(i), repr(layer), f"(None, {width})", f"{count:,}"))
-        cols = [max(len(r[c]) for r in rows) for c in range(4)]
+        cols = [max(len(r[c]) for r in (header, *rows)) for c in range(4)]
         lines = [
             f"{r[0]:>{cols[0]}}  {r[1]:<{cols[1]}}  {r[2]:<{cols[2]}}  {r[3]:>{cols[3]}}"
-            for r in rows
+            for r in (header, *rows)
         ]
         rule = "-" * len(lines[0])
         size = self.num_parameters * self.dtype.itemsize
         total = (
             f"Total parameters: {self.num_parameters:,} ({self.dtype.name}, {size / 1024:.1f} KiB)"
         )
-        return "\n".join([lines[0], rule, *lines[1:], rule, total])
+        text = "\n".join([lines[0], rule, *lines[1:], rule, total])
+        if print_fn is not None:
+            print_fn(text)
+            return
+        table = _display.html_table(
+            header, rows, align=("right", "left", "left", "right"), footer=total
+        )
+        _display.display_or_print(_display.RichText(text, table))
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)

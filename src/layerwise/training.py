@@ -8,7 +8,6 @@ records, callbacks and training state live in :mod:`layerwise.callbacks` and
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import time
 
@@ -197,12 +196,7 @@ class _Progress(Callback):
         self.bar, self.logs, self.start, self.next_refresh = None, {}, run.steps, 0.0
         total = (run.epochs - run.epoch) * run.steps_per_epoch
         if _display.in_kernel():
-            if importlib.util.find_spec("ipywidgets") is not None:
-                from tqdm import notebook as _tqdm_notebook  # only in Jupyter
-
-                bar_class = _tqdm_notebook.tqdm
-            else:
-                bar_class = _tqdm_std.tqdm
+            bar_class = _notebook_bar()
         elif _isatty(sys.stderr):
             bar_class = _tqdm_std.tqdm
         else:
@@ -249,6 +243,17 @@ class _Progress(Callback):
 
 
 _QUIET = ("lr", "time")  # logged, but not worth a place on the progress line
+
+
+def _notebook_bar():
+    """tqdm's notebook bar when ipywidgets is there, else its text bar (which Jupyter
+    shows as one line that redraws itself), rather than tqdm.auto's warning."""
+    try:
+        import ipywidgets  # noqa: F401  (the notebook bar is a widget)
+        from tqdm import notebook
+    except ImportError:
+        return _tqdm_std.tqdm
+    return notebook.tqdm
 
 
 def _isatty(stream) -> bool:

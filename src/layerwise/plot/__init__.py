@@ -1,12 +1,18 @@
 """Figures of training runs, data and networks, and GIF animations of training.
 
-Every function draws with matplotlib's object-oriented API on a new
-:class:`~matplotlib.figure.Figure` and returns it. pyplot is never imported, so no
-window opens, no GUI backend is touched and no global registry keeps the figure
-alive: in Jupyter the returned figure shows itself, elsewhere save it with
-``fig.savefig("out.png")``. Pass ``ax=`` (an Axes, or a sequence of Axes when the
-figure has several panels) to draw into a figure of your own, e.g. one made by
-``plt.subplots``; the function then returns ``ax.figure``.
+Every function draws with matplotlib's object-oriented API on a new figure and returns
+it: a :class:`~matplotlib.figure.Figure` that displays itself in Jupyter when it is
+the last expression of a cell (a fresh kernel needs no ``%matplotlib``) and shows once,
+also when the inline backend is active. pyplot is not imported, so no backend is chosen,
+no window opens and no global registry keeps the figure alive; elsewhere save it with
+``fig.savefig("out.png")``, or call ``fig.show()`` for a window (pyplot is imported then).
+Pass ``ax=`` (an Axes, or a sequence of Axes when the figure has several panels) to
+draw into a figure of your own, e.g. one made by ``plt.subplots``; the function then
+returns ``ax``, as seaborn and pandas do, and the figure is yours to show (pyplot's
+inline backend shows it once at the end of the cell).
+
+:func:`animate` returns a :class:`GIF`, which displays inline in Jupyter and can be
+saved with ``gif.save("train.gif")`` (or written at once with ``animate(recorder, path)``).
 
 >>> import layerwise as lw
 >>> X, y = lw.data.moons(200, seed=0)
@@ -15,13 +21,13 @@ figure has several panels) to draw into a figure of your own, e.g. one made by
 >>> hist = model.fit(X, y[:, None], loss="bce", optimizer=lw.SGD(lr=1.0), epochs=200,
 ...                  batch_size=None, callbacks=[recorder], progress=False)
 >>> fig = lw.plot.decision_boundary(model, X, y)
->>> path = lw.plot.animate(recorder, "moons.gif")  # doctest: +SKIP
+>>> gif = lw.plot.animate(recorder, "moons.gif")  # doctest: +SKIP
 
 lw.plot is the only part of layerwise that imports matplotlib (its modules: figures,
 animation and the private _common).
 """
 
-from layerwise.plot.animation import Frame, Recorder, animate
+from layerwise.plot.animation import GIF, Frame, Recorder, animate
 from layerwise.plot.figures import (
     confusion_matrix,
     decision_boundary,
@@ -33,6 +39,7 @@ from layerwise.plot.figures import (
 )
 
 __all__ = [
+    "GIF",
     "Frame",
     "Recorder",
     "animate",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from layerwise import _display
 from layerwise._checks import LayerwiseError, as_matrix, numeric_array
 from layerwise.activations import Sigmoid, Softmax, softmax
 
@@ -14,13 +17,94 @@ _DIVERGING = "RdBu_r"  # blue below the centre, red above: class 0 / class 1, W 
 _PANEL_SIZE = (4.5, 3.6)
 _CHUNK = 1024  # points per model.predict call (see _predict)
 
+# -- the figures lw.plot returns ----------------------------------------------------------
+
+
+class InlineFigure(Figure):
+    """A matplotlib Figure that displays itself in Jupyter, made without pyplot.
+
+    IPython's display protocol asks an object for its picture: ``_repr_png_`` renders
+    the figure (through matplotlib's Agg canvas, as ``savefig`` does), so the figure
+    shows when it is the last expression of a cell, in a fresh kernel without
+    ``%matplotlib``. Once the inline backend is active (``%matplotlib inline``, or
+    pyplot imported in the kernel) its own PNG formatter for figures takes over; either
+    way the figure shows once, because pyplot does not hold it and so does not show it
+    again at the end of the cell. Nothing global changes: no backend is chosen and no
+    pyplot registry keeps the figure alive.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png")
+        return buffer.getvalue()
+
+    def show(self, warn: bool = True) -> None:
+        """Show the figure: inline in Jupyter, else in a window of pyplot's backend.
+
+        In a Jupyter kernel (and VS Code) the figure displays as the cell's output.
+        Elsewhere it is handed to pyplot (``plt.figure(fig)``, matplotlib 3.11 or newer)
+        and shown with ``plt.show()``, which blocks a script until the window closes,
+        as matplotlib recommends for figures made without pyplot. pyplot is imported
+        only here, when a window is asked for.
+
+        Parameters
+        ----------
+        warn : bool, default True
+            As matplotlib's ``Figure.show``: False returns quietly when no window can
+            open, instead of raising.
+
+        Raises
+        ------
+        LayerwiseError
+            When no window can open: matplotlib's backend is non-interactive (e.g.
+            "agg" on a machine without a display) or matplotlib is older than 3.11.
+            Save the figure with ``fig.savefig("figure.png")`` instead.
+        """
+        if _display.in_kernel():
+            _display.display(self)
+            return
+        import matplotlib.pyplot as plt  # a window is pyplot's job
+
+        adopted = self.canvas.manager is None
+        if adopted:
+            try:
+                plt.figure(self)
+            except ValueError as e:  # matplotlib < 3.11 cannot adopt a figure
+                if not warn:
+                    return
+                raise LayerwiseError(
+                    "fig.show() opens a window through pyplot, which adopts a figure made "
+                    f"without it from matplotlib 3.11 on; this is matplotlib "
+                    f"{matplotlib.__version__}. Save the figure with fig.savefig('figure.png') "
+                    "or upgrade matplotlib."
+                ) from e
+        if self.canvas.required_interactive_framework is None:  # Agg, PDF, ...: no windows
+            backend = plt.get_backend()
+            if adopted:
+                plt.close(self)  # leave pyplot as it was
+            if not warn:
+                return
+            raise LayerwiseError(
+                f"fig.show() cannot open a window: matplotlib's backend {backend!r} draws no "
+                "windows (a machine without a display, or MPLBACKEND set to a file backend). "
+                "Save the figure with fig.savefig('figure.png'), or choose an interactive "
+                "backend (e.g. MPLBACKEND=QtAgg or TkAgg)."
+            )
+        plt.show()
+
+
 # -- shared helpers -------------------------------------------------------------------
 
 
 def _figure(ax, panels: int, what: str, size=_PANEL_SIZE) -> tuple[Figure, list[Axes]]:
-    """A new figure with ``panels`` axes side by side, or the caller's axes, checked."""
+    """A new figure with ``panels`` axes side by side, or the caller's axes, checked.
+
+    The functions return the new figure, or ``ax`` itself when the caller gave it (as
+    seaborn and pandas do): the caller's figure is theirs to show, and returning it
+    would show it twice in Jupyter when pyplot manages it.
+    """
     if ax is None:
-        fig = Figure(figsize=(size[0] * panels, size[1]), layout="constrained")
+        fig = InlineFigure(figsize=(size[0] * panels, size[1]), layout="constrained")
         return fig, list(fig.subplots(1, panels, squeeze=False)[0])
     axes = [ax] if isinstance(ax, Axes) else list(np.asarray(ax, dtype=object).ravel())
     if len(axes) != panels or not all(isinstance(a, Axes) for a in axes):

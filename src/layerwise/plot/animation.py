@@ -1,7 +1,11 @@
-"""Recording a training run and turning it into a GIF (``lw.plot.Recorder``, ``animate``)."""
+"""Recording a training run and turning it into a GIF (``lw.plot.Recorder``, ``animate``,
+``GIF``)."""
 
 from __future__ import annotations
 
+import base64
+import io
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -13,10 +17,12 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
+from PIL import Image
 
 from layerwise import losses as _losses
 from layerwise._checks import LayerwiseError, as_matrix, numeric_array, positive_int, real_number
 from layerwise.activations import Sigmoid, Softmax
+from layerwise.callbacks import Callback
 from layerwise.plot._common import (
     _DIVERGING,
     _binary_scale,
@@ -28,7 +34,6 @@ from layerwise.plot._common import (
     _grid_around,
     _predict,
 )
-from layerwise.callbacks import Callback
 from layerwise.session import Session
 
 # -- animations of training -----------------------------------------------------------------
@@ -323,27 +328,125 @@ def _write_recording(rec: Recorder, path: Path, writer: PillowWriter, dpi, log: 
             writer.grab_frame()
 
 
+def _write_figures(frames, path: Path, writer: PillowWriter, dpi) -> None:
+    figures = list(frames) if isinstance(frames, Sequence) else []
+    if not figures or not all(isinstance(f, Figure) for f in figures):
+        raise LayerwiseError(
+            "animate expects a Recorder or a non-empty sequence of Figures; got "
+            f"{type(frames).__name__}."
+        )
+    sizes = {tuple(f.get_size_inches()) for f in figures}
+    if len(sizes) > 1:
+        raise LayerwiseError(f"animate: the figures must have one size; got {sorted(sizes)}.")
+    with writer.saving(figures[0], str(path), dpi):
+        for fig in figures:
+            writer.fig = fig  # the writer grabs whatever figure it holds
+            writer.grab_frame()
+
+
+def _gif_path(path: str | Path, what: str) -> Path:
+    """``path`` as a Path, checked before anything is drawn: a ``.gif`` name in a folder."""
+    path = Path(path)
+    if path.suffix.lower() != ".gif":
+        raise LayerwiseError(
+            f"{what} writes a GIF, so the file name must end in .gif; got {str(path)!r}."
+        )
+    if not path.parent.is_dir():
+        raise LayerwiseError(f"{what}: the folder {str(path.parent)!r} does not exist.")
+    return path
+
+
+class GIF:
+    """An animated GIF in memory: it displays inline in Jupyter and ``save`` writes it.
+
+    :func:`animate` returns one. As the last expression of a notebook cell it shows as
+    an ``image/gif`` output, which JupyterLab, Jupyter Notebook and VS Code render as an
+    image (the notebook stores the file's bytes, base64-encoded); elsewhere its text
+    form describes it.
+
+    Parameters
+    ----------
+    data : bytes
+        The bytes of a GIF file, e.g. ``Path("train.gif").read_bytes()``.
+
+    Attributes
+    ----------
+    data : bytes
+    size : (int, int)
+        Width and height in pixels.
+    n_frames : int
+        Frames in the file.
+    path : Path or None
+        The file it was last saved to (by :meth:`save`, or by ``animate(..., path)``).
+
+    Raises
+    ------
+    LayerwiseError
+        When ``data`` is not a GIF file.
+
+    Examples
+    --------
+    >>> gif = animate(recorder)  # doctest: +SKIP
+    >>> gif.save("train.gif")  # doctest: +SKIP
+    PosixPath('train.gif')
+    """
+
+    def __init__(self, data: bytes):
+        data = bytes(data)
+        if not data.startswith((b"GIF87a", b"GIF89a")):
+            raise LayerwiseError(
+                f"GIF expects the bytes of a GIF file (they start with b'GIF89a'); got "
+                f"{data[:6]!r}. Read the file with Path(name).read_bytes()."
+            )
+        with Image.open(io.BytesIO(data)) as image:
+            self.size: tuple[int, int] = image.size
+            self.n_frames: int = image.n_frames
+        self.data = data
+        self.path: Path | None = None
+
+    def save(self, path: str | Path) -> Path:
+        """Write the GIF to ``path`` (a ``.gif`` file in an existing folder) and return it."""
+        path = _gif_path(path, "GIF.save")
+        path.write_bytes(self.data)
+        self.path = path
+        return path
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        # IPython has no GIF formatter of its own, so the bundle carries the image; binary
+        # outputs travel base64-encoded, as IPython's Image does.
+        return {"image/gif": base64.b64encode(self.data).decode("ascii")}
+
+    def __repr__(self) -> str:
+        width, height = self.size
+        saved = "" if self.path is None else f", saved to {str(self.path)!r}"
+        return (
+            f"<GIF {width}x{height} px, {self.n_frames} frames, "
+            f"{len(self.data) / 1024:.0f} KiB{saved}>"
+        )
+
+
 def animate(
     frames_or_recorder: Recorder | Sequence[Figure],
-    path: str | Path,
+    path: str | Path | None = None,
     *,
     fps: float = 10,
     dpi: float = 80,
     log: bool = False,
-) -> Path:
-    """Write a GIF of a training run (or of a list of figures), one frame per recording.
+) -> GIF:
+    """A GIF of a training run (or of a list of figures), one frame per recording.
 
     For a :class:`Recorder`, each frame shows the prediction of that moment (left: a
     decision boundary, function map or 1-D fit, on colour scales fixed for the whole
     run) and the loss curve up to it (right), as the animations of notebooks 000 and
-    004. Written with matplotlib's ``PillowWriter`` (no ffmpeg needed).
+    004. Drawn with matplotlib's ``PillowWriter`` (no ffmpeg needed). The result
+    displays inline in Jupyter; with ``path`` it is also written to that file.
 
     Parameters
     ----------
     frames_or_recorder : Recorder or sequence of Figure
         A recorder passed to ``fit``, or figures of equal size (one frame each).
-    path : str or Path
-        Output file, usually ``.gif``; its folder must exist.
+    path : str or Path, optional
+        A ``.gif`` file to write, in an existing folder (checked before drawing).
     fps : float, default 10
         Frames per second.
     dpi : float, default 80
@@ -353,42 +456,37 @@ def animate(
 
     Returns
     -------
-    Path
-        ``path``; the file holds exactly ``len(recorder.frames)`` (or ``len(figures)``) frames.
+    GIF
+        The animation in memory (``.data``, ``.save(path)``; ``.path`` is ``path``). It
+        holds exactly ``len(recorder.frames)`` (or ``len(figures)``) frames.
 
     Raises
     ------
     LayerwiseError
-        For an empty recorder or list, figures of different sizes, a missing folder or
-        a non-positive ``fps``.
+        For an empty recorder or list, figures of different sizes, a ``path`` not
+        ending in ``.gif`` or in a missing folder, or a non-positive ``fps`` or ``dpi``.
 
     Examples
     --------
     >>> animate(recorder, "train.gif")  # doctest: +SKIP
-    PosixPath('train.gif')
+    <GIF 720x304 px, 21 frames, 212 KiB, saved to 'train.gif'>
     """
-    path = Path(path)
     fps = real_number(fps, "animate: fps")
     dpi = real_number(dpi, "animate: dpi")
     if fps <= 0 or dpi <= 0:
         raise LayerwiseError(f"animate: fps and dpi must be positive; got fps={fps}, dpi={dpi}.")
-    if not path.parent.is_dir():
-        raise LayerwiseError(f"animate: the folder {str(path.parent)!r} does not exist.")
+    if path is not None:
+        path = _gif_path(path, "animate")
     writer = PillowWriter(fps=fps)
-    if isinstance(frames_or_recorder, Recorder):
-        _write_recording(frames_or_recorder, path, writer, dpi, log)
-        return path
-    figures = list(frames_or_recorder) if isinstance(frames_or_recorder, Sequence) else []
-    if not figures or not all(isinstance(f, Figure) for f in figures):
-        raise LayerwiseError(
-            "animate expects a Recorder or a non-empty sequence of Figures; got "
-            f"{type(frames_or_recorder).__name__}."
-        )
-    sizes = {tuple(f.get_size_inches()) for f in figures}
-    if len(sizes) > 1:
-        raise LayerwiseError(f"animate: the figures must have one size; got {sorted(sizes)}.")
-    with writer.saving(figures[0], str(path), dpi):
-        for fig in figures:
-            writer.fig = fig  # the writer grabs whatever figure it holds
-            writer.grab_frame()
-    return path
+    # PillowWriter saves to a file name (Pillow picks the format from its extension), so
+    # the GIF is written to a temporary file and kept as bytes.
+    with tempfile.TemporaryDirectory(prefix="layerwise-") as folder:
+        encoded = Path(folder) / "animation.gif"
+        if isinstance(frames_or_recorder, Recorder):
+            _write_recording(frames_or_recorder, encoded, writer, dpi, log)
+        else:
+            _write_figures(frames_or_recorder, encoded, writer, dpi)
+        gif = GIF(encoded.read_bytes())
+    if path is not None:
+        gif.save(path)
+    return gif

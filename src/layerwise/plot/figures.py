@@ -96,7 +96,7 @@ def history(
     keys: str | Sequence[str] | None = None,
     ax: Axes | Sequence[Axes] | None = None,
     label: str | Sequence[str] | None = None,
-) -> Figure:
+) -> Figure | Axes | Sequence[Axes]:
     """Loss and accuracy per epoch, training (solid) and validation (dashed).
 
     Each metric gets a panel (loss left, accuracy right) with one solid line for the
@@ -116,13 +116,14 @@ def history(
         Default: those of ``"loss"`` and ``"accuracy"`` that were recorded.
         ``"lr"`` and ``"time"`` are recorded too.
     ax : Axes or sequence of Axes, optional
-        One Axes per panel.
+        One Axes per panel, drawn into instead of a new figure.
     label : str or sequence of str, optional
         Legend name of the run, or of each run of a list.
 
     Returns
     -------
-    Figure
+    Figure, Axes or sequence of Axes
+        A new figure, which displays itself in Jupyter; or ``ax`` when it was given.
 
     Raises
     ------
@@ -165,7 +166,7 @@ def history(
             panel.set_yscale("log")
         if len(panel.lines) > 1:
             panel.legend()
-    return fig
+    return fig if ax is None else ax
 
 
 # -- what a network computes over its input space -------------------------------------
@@ -179,7 +180,7 @@ def decision_boundary(
     resolution: int = 200,
     ax: Axes | None = None,
     margin: float = 0.5,
-) -> Figure:
+) -> Figure | Axes:
     """The network's output as a filled contour over the plane, with the data on top.
 
     The grid has ``resolution`` points per side and spans the data's bounding box
@@ -202,13 +203,15 @@ def decision_boundary(
         Class labels (or one-hot rows) colouring the points; None draws them white.
     resolution : int, default 200
     ax : Axes, optional
+        Draw into this Axes (e.g. from ``plt.subplots()``) instead of a new figure.
     margin : float, default 0.5
         Space around the data, in input units.
 
     Returns
     -------
-    Figure
-        With a colour bar of the output (or of the class).
+    Figure or Axes
+        A new figure, which displays itself in Jupyter; or ``ax`` when it was given.
+        Either has a colour bar of the output (or of the class).
 
     Raises
     ------
@@ -233,9 +236,9 @@ def decision_boundary(
     k = outputs.shape[1]
     labels = None if y is None else _class_labels(y, len(X), k, what)
     probabilities = _gives_probabilities(model, outputs)
-    fig, (ax,) = _figure(ax, 1, what, size=(5.2, 4.2))
+    fig, (panel,) = _figure(ax, 1, what, size=(5.2, 4.2))
     filled = _draw_boundary(
-        ax,
+        panel,
         xx,
         yy,
         outputs.reshape(*xx.shape, k),
@@ -245,10 +248,10 @@ def decision_boundary(
         labels,
     )
     if k == 1:
-        fig.colorbar(filled, ax=ax, label="network output")
+        fig.colorbar(filled, ax=panel, label="network output")
     else:
-        fig.colorbar(filled, ax=ax, label="class", ticks=range(k))
-    return fig
+        fig.colorbar(filled, ax=panel, label="class", ticks=range(k))
+    return fig if ax is None else ax
 
 
 def function_map(
@@ -259,7 +262,7 @@ def function_map(
     target: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     resolution: int = 100,
     ax: Axes | Sequence[Axes] | None = None,
-) -> Figure:
+) -> Figure | Axes | Sequence[Axes]:
     """The network's output over the square ``[low, high]^2`` as an image (notebook 000).
 
     The image is ``model.predict(points)`` on the grid of ``lw.data.grid2d(low, high,
@@ -277,11 +280,13 @@ def function_map(
         beside it on the same colour scale, called on the float64 ``(r, r)`` grid arrays.
     resolution : int, default 100
         Grid points per side ``r``.
-    ax : Axes, or two Axes when ``target`` is given
+    ax : Axes, or two Axes when ``target`` is given, optional
+        Drawn into instead of a new figure.
 
     Returns
     -------
-    Figure
+    Figure, Axes or sequence of Axes
+        A new figure, which displays itself in Jupyter; or ``ax`` when it was given.
 
     Raises
     ------
@@ -326,7 +331,7 @@ def function_map(
         )
         panel.set(title=title, xlabel="x0", ylabel="x1")
     fig.colorbar(shown, ax=axes)
-    return fig
+    return fig if ax is None else ax
 
 
 def fit_1d(
@@ -337,7 +342,7 @@ def fit_1d(
     view: str = "auto",
     resolution: int = 200,
     ax: Axes | None = None,
-) -> Figure:
+) -> Figure | Axes:
     """Data and network output for 1-D inputs (notebook 004).
 
     The network is drawn at ``resolution`` inputs ``np.linspace(x.min(), x.max(),
@@ -355,10 +360,12 @@ def fit_1d(
         004), "outputs" each output against ``x``. "auto" picks "plane" for 2 outputs.
     resolution : int, default 200
     ax : Axes, optional
+        Draw into this Axes (e.g. from ``plt.subplots()``) instead of a new figure.
 
     Returns
     -------
-    Figure
+    Figure or Axes
+        A new figure, which displays itself in Jupyter; or ``ax`` when it was given.
 
     Raises
     ------
@@ -389,15 +396,15 @@ def fit_1d(
                 "per point with one column per network output."
             )
     view = _fit_1d_view(view, pred.shape[1], what)
-    fig, (ax,) = _figure(ax, 1, what)
-    _draw_fit_1d(ax, t, pred, x, y, view)
-    return fig
+    fig, (panel,) = _figure(ax, 1, what)
+    _draw_fit_1d(panel, t, pred, x, y, view)
+    return fig if ax is None else ax
 
 
 # -- the network's parameters, data and results -------------------------------------------
 
 
-def weights(model, *, ax: Axes | Sequence[Axes] | None = None) -> Figure:
+def weights(model, *, ax: Axes | Sequence[Axes] | None = None) -> Figure | Axes | Sequence[Axes]:
     """Each Linear layer's ``W`` with ``b`` as an extra last row, as an image.
 
     Panel ``i`` shows ``np.vstack([W, b])`` of shape ``(in + 1, out)`` (rows are
@@ -409,11 +416,12 @@ def weights(model, *, ax: Axes | Sequence[Axes] | None = None) -> Figure:
     model
         A network with ``layers``; layers whose ``params`` hold a 2-D ``"W"`` are drawn.
     ax : Axes or sequence of Axes, optional
-        One Axes per such layer.
+        One Axes per such layer, drawn into instead of a new figure.
 
     Returns
     -------
-    Figure
+    Figure, Axes or sequence of Axes
+        A new figure, which displays itself in Jupyter; or ``ax`` when it was given.
 
     Raises
     ------
@@ -452,7 +460,7 @@ def weights(model, *, ax: Axes | Sequence[Axes] | None = None) -> Figure:
             title=title, xlabel="output", ylabel="input (last row: b)" if has_bias else "input"
         )
     fig.colorbar(shown, ax=axes)
-    return fig
+    return fig if ax is None else ax
 
 
 def image_grid(
@@ -462,7 +470,7 @@ def image_grid(
     labels: ArrayLike | None = None,
     n: int = 64,
     ax: Axes | None = None,
-) -> Figure:
+) -> Figure | Axes:
     """The first ``n`` images of ``X`` tiled in a near-square grid (notebook 001).
 
     The tiles form one image, ``ceil(sqrt(n))`` tiles wide, with a transparent
@@ -481,10 +489,12 @@ def image_grid(
     n : int, default 64
         How many images to show (at most ``N``).
     ax : Axes, optional
+        Draw into this Axes (e.g. from ``plt.subplots()``) instead of a new figure.
 
     Returns
     -------
-    Figure
+    Figure or Axes
+        A new figure, which displays itself in Jupyter; or ``ax`` when it was given.
 
     Raises
     ------
@@ -525,10 +535,10 @@ def image_grid(
     for i in range(count):
         r, c = (i // cols) * (h + 1), (i % cols) * (w + 1)
         mosaic[r : r + h, c : c + w] = X[i].reshape(h, w)
-    fig, (ax,) = _figure(ax, 1, what, size=(6.0, 6.0))
+    fig, (panel,) = _figure(ax, 1, what, size=(6.0, 6.0))
     shown = X[:count]
-    ax.imshow(mosaic, cmap="gray", vmin=shown.min(), vmax=shown.max(), interpolation="nearest")
-    ax.set_axis_off()
+    panel.imshow(mosaic, cmap="gray", vmin=shown.min(), vmax=shown.max(), interpolation="nearest")
+    panel.set_axis_off()
     if labels is not None:
         names = numeric_array(labels, f"{what}: labels") if not _is_text(labels) else labels
         if getattr(names, "ndim", 1) == 2:
@@ -536,7 +546,7 @@ def image_grid(
         if len(names) < count:
             raise LayerwiseError(f"{what}: {len(names)} labels for {count} images.")
         for i in range(count):
-            ax.text(
+            panel.text(
                 (i % cols) * (w + 1) - 0.5,
                 (i // cols) * (h + 1) - 0.5,
                 str(names[i]),
@@ -545,7 +555,7 @@ def image_grid(
                 ha="left",
                 va="top",
             )
-    return fig
+    return fig if ax is None else ax
 
 
 def _is_text(values) -> bool:
@@ -559,7 +569,7 @@ def confusion_matrix(
     labels: Sequence[str] | None = None,
     normalize: bool | str = False,
     ax: Axes | None = None,
-) -> Figure:
+) -> Figure | Axes:
     """An annotated confusion matrix: true class down the rows, predicted across.
 
     The image holds ``lw.metrics.confusion_matrix(y_true, y_pred)`` (counts) or its
@@ -575,10 +585,12 @@ def confusion_matrix(
         ``True`` or ``"true"`` divides each row by its count (per-class recall),
         ``"pred"`` each column, ``"all"`` the whole matrix.
     ax : Axes, optional
+        Draw into this Axes (e.g. from ``plt.subplots()``) instead of a new figure.
 
     Returns
     -------
-    Figure
+    Figure or Axes
+        A new figure, which displays itself in Jupyter; or ``ax`` when it was given.
 
     Raises
     ------
@@ -612,18 +624,18 @@ def confusion_matrix(
     else:
         totals = counts.sum(axis=axis, keepdims=True).astype(np.float64)
         values = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
-    fig, (ax,) = _figure(ax, 1, what, size=(5.0, 4.4))
-    shown = ax.imshow(values, cmap="Blues", vmin=0)
+    fig, (panel,) = _figure(ax, 1, what, size=(5.0, 4.4))
+    shown = panel.imshow(values, cmap="Blues", vmin=0)
     if k <= 30:
         dark = values.max() / 2 if values.max() > 0 else 1
         for i in range(k):
             for j in range(k):
                 text = f"{values[i, j]:.2f}" if axis is not None else str(values[i, j])
                 color = "w" if values[i, j] > dark else "k"
-                ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
+                panel.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
     names = labels if labels is not None else [str(i) for i in range(k)]
-    ax.set_xticks(range(k), names, rotation=45 if labels is not None else 0)
-    ax.set_yticks(range(k), names)
-    ax.set(xlabel="predicted", ylabel="true")
-    fig.colorbar(shown, ax=ax)
-    return fig
+    panel.set_xticks(range(k), names, rotation=45 if labels is not None else 0)
+    panel.set_yticks(range(k), names)
+    panel.set(xlabel="predicted", ylabel="true")
+    fig.colorbar(shown, ax=panel)
+    return fig if ax is None else ax
