@@ -164,6 +164,10 @@ def test_a_data_callable_that_returns_bad_batches_is_named():
     wide = lw.Session(model, "mse", "sgd", two, batch_size=4)
     with pytest.raises(lw.LayerwiseError, match="expects input with 1 features; got shape"):
         wide.step()
+    three = lambda rng, n: (np.ones((n, 1)), np.ones((n, 3)))  # noqa: E731
+    targets = lw.Session(model, "mse", "sgd", three, batch_size=4)
+    with pytest.raises(lw.LayerwiseError, match=r"y drawn by the data callable does not fit MSE"):
+        targets.step()
     nans = lambda rng, n: (np.full((n, 1), np.nan), np.ones(n))  # noqa: E731
     nan = lw.Session(model, "mse", "sgd", nans, batch_size=4)
     with pytest.raises(lw.LayerwiseError, match="X drawn by the data callable.*nan"):

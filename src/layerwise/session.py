@@ -187,7 +187,11 @@ class Session:
         # The checks of model.forward and loss.forward cost ~10 % of a small net's step;
         # arrays are checked once above, so the steps skip them where the model allows.
         fast = _takes(model.forward, "check") and _takes(self.loss.forward, "check")
-        self._checked = {"check": False} if fast and self._X is not None else {}
+        if self._X is None:  # drawn batches are checked as they come, once (_draw_batch)
+            widths = (getattr(model, "in_features", None), getattr(model, "out_features", None))
+            fast = fast and None not in widths and hasattr(self.loss, "prepare")
+            self._widths = widths if fast else None
+        self._checked = {"check": False} if fast else {}
         self._count = _correct_counter(self.loss)
         # What the counter compares with, worked out once for the whole data set: the
         # class of one-hot rows, whether a BCE target is above 1/2 (a pass fewer a step).
@@ -326,15 +330,30 @@ class Session:
         return True
 
     def _draw_batch(self) -> tuple[np.ndarray, np.ndarray]:
-        """A fresh batch from the data callable, checked as any data is."""
-        drawn = self._draw(self.rng, self._size)
-        X, y = _pair(drawn, "the data callable's result")
+        """A fresh batch from the data callable, checked as any data is (once: the
+        model and the loss then skip their own checks, where they can)."""
+        X, y = _pair(self._draw(self.rng, self._size), "the data callable's result")
         X = as_matrix(X, "X drawn by the data callable", self._dtype)
         if len(X) != self._size:
             raise LayerwiseError(
                 f"The data callable was asked for {self._size} samples and returned {len(X)}."
             )
-        return X, _as_targets(y, len(X), self._dtype, "y drawn by the data callable")
+        if self._widths is None:  # the model and the loss check for themselves
+            return X, _as_targets(y, len(X), self._dtype, "y drawn by the data callable")
+        width, outputs = self._widths
+        if X.shape[1] != width:
+            raise LayerwiseError(
+                f"The model expects input with {width} features; got shape {X.shape} from the "
+                "data callable."
+            )
+        y = numeric_array(y, "y drawn by the data callable")
+        pred_like = np.broadcast_to(np.zeros((), self._dtype), (len(X), outputs))  # no memory
+        try:
+            return X, self.loss.prepare(pred_like, y)
+        except LayerwiseError as e:
+            raise LayerwiseError(
+                f"y drawn by the data callable does not fit {self.loss!r}: {e}"
+            ) from None
 
     def _start_epoch(self) -> None:
         self._mark()
