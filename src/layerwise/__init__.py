@@ -16,6 +16,7 @@ import importlib
 
 from layerwise import activations, callbacks, init, layers, losses, metrics, optim, session, training
 from layerwise._checks import LayerwiseError, LayerwiseWarning
+from layerwise.bench import Bench
 from layerwise.activations import Elementwise, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from layerwise.gradcheck import GradcheckReport, gradcheck
 from layerwise.io import (
@@ -69,6 +70,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Session",
+    "Bench",
     "fit",
     "evaluate",
     "train_step",
