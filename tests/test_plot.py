@@ -691,3 +691,11 @@ def test_gif_rejects_bad_input(tmp_path):
     with pytest.raises(lw.LayerwiseError, match="GIF.save: the folder .* does not exist"):
         gif.save(tmp_path / "missing" / "x.gif")
     assert gif.path is None
+
+
+def test_weights_of_a_single_output_layer_have_integer_ticks():
+    fig = lw.plot.weights(lw.Sequential([lw.Linear(4, 1)], seed=0))
+    fig.canvas.draw()
+    ticks = fig.axes[0].get_xticks()
+    visible = [t for t in ticks if -0.5 <= t <= 0.5]
+    assert visible == [0.0]

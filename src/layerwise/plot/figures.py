@@ -452,8 +452,8 @@ def weights(model, *, ax: Axes | Sequence[Axes] | None = None) -> Figure | Axes 
     norm = Normalize(-m, m)
     for panel, (title, image, has_bias) in zip(axes, panels):
         shown = panel.imshow(image, cmap=_DIVERGING, norm=norm, aspect="auto")
-        panel.xaxis.set_major_locator(MaxNLocator(integer=True))
-        panel.yaxis.set_major_locator(MaxNLocator(integer=True))
+        panel.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        panel.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         if has_bias:
             panel.axhline(image.shape[0] - 1.5, color="k", lw=0.8)
         panel.set(
