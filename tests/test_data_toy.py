@@ -197,7 +197,10 @@ def test_digits_split_scaled_and_stratified():
     [
         (lambda: data.moons(0), r"moons: n must be a positive integer; got 0"),
         (lambda: data.moons(10, noise=-1), r"moons: noise must be a finite number >= 0; got -1"),
-        (lambda: data.moons(10, seed="a"), r"seed must be None, a non-negative integer or a numpy Generator"),
+        (
+            lambda: data.moons(10, seed="a"),
+            r"seed must be None, a non-negative integer or a numpy Generator",
+        ),
         (lambda: data.circles(10, factor=1.5), r"factor must be in \(0, 1\); got 1.5"),
         (lambda: data.spiral(10, classes=0), r"spiral: classes must be a positive integer"),
         (lambda: data.xor(10, noise=float("nan")), r"xor: noise must be a finite number"),

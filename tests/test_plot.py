@@ -10,6 +10,7 @@ import sys
 import matplotlib
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PathCollection
 from matplotlib.contour import ContourSet
 from matplotlib.figure import Figure
@@ -699,3 +700,14 @@ def test_weights_of_a_single_output_layer_have_integer_ticks():
     ticks = fig.axes[0].get_xticks()
     visible = [t for t in ticks if -0.5 <= t <= 0.5]
     assert visible == [0.0]
+
+
+def test_history_epoch_labels_do_not_overlap_on_long_runs():
+    long_run = {"loss": list(np.exp(-np.arange(50_000) / 10_000))}
+    fig = lw.plot.history(long_run)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    boxes = [t.get_window_extent(renderer) for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    boxes = [b for b in boxes if fig.axes[0].bbox.x0 - 20 <= b.x0 <= fig.axes[0].bbox.x1]
+    assert len(boxes) >= 3
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), [(b.x0, b.x1) for b in boxes]

@@ -14,10 +14,21 @@ from __future__ import annotations
 
 import importlib
 
-from layerwise import activations, callbacks, init, layers, losses, metrics, optim, session, training
+from layerwise import (
+    activations,
+    callbacks,
+    init,
+    layers,
+    losses,
+    metrics,
+    optim,
+    session,
+    training,
+)
 from layerwise._checks import LayerwiseError, LayerwiseWarning
-from layerwise.bench import Bench
 from layerwise.activations import Elementwise, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from layerwise.bench import Bench
+from layerwise.callbacks import Callback, EarlyStopping, History, LearningRateScheduler
 from layerwise.gradcheck import GradcheckReport, gradcheck
 from layerwise.io import (
     Checkpoint,
@@ -32,7 +43,6 @@ from layerwise.layers import Dropout, Layer, Linear
 from layerwise.losses import MAE, MSE, BinaryCrossEntropy, CrossEntropy, Loss
 from layerwise.network import Sequential
 from layerwise.optim import SGD, Adam, AdamW, DivergenceError, Optimizer, RMSProp
-from layerwise.callbacks import Callback, EarlyStopping, History, LearningRateScheduler
 from layerwise.session import Session, TrainingState
 from layerwise.training import evaluate, fit, train_step
 

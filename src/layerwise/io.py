@@ -29,8 +29,8 @@ from safetensors.numpy import save as _safetensors_bytes
 from layerwise import losses as _losses
 from layerwise import optim as _optim
 from layerwise._checks import LayerwiseError, file_mode
-from layerwise.network import Sequential
 from layerwise.callbacks import Callback, History
+from layerwise.network import Sequential
 from layerwise.session import Session, TrainingState
 
 FORMAT = "layerwise"

@@ -232,7 +232,9 @@ class _Progress(Callback):
         bar.set_description_str(self._epoch(run), refresh=False)
         live = run.running_logs or self.logs
         shown = {"loss": live.get("loss"), "acc": live.get("accuracy")}
-        shown.update({"val_loss": self.logs.get("val_loss"), "val_acc": self.logs.get("val_accuracy")})
+        shown.update(
+            {"val_loss": self.logs.get("val_loss"), "val_acc": self.logs.get("val_accuracy")}
+        )
         bar.set_postfix({k: f"{v:.4f}" for k, v in shown.items() if v is not None}, refresh=False)
         bar.update(run.steps - self.start - bar.n)
 

@@ -161,7 +161,7 @@ def history(
                 epochs = np.arange(1, len(values) + 1)
                 panel.plot(epochs, values, style, color=colors[i % len(colors)], label=text)
         panel.set(title=key, xlabel="epoch", ylabel=key)
-        panel.xaxis.set_major_locator(MaxNLocator(integer=True))
+        panel.xaxis.set_major_locator(MaxNLocator(nbins="auto", integer=True))
         if log and "accuracy" not in key:
             panel.set_yscale("log")
         if len(panel.lines) > 1:
