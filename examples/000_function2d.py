@@ -43,13 +43,16 @@ def network():
     )
 
 
+def make_batch(rng, n):
+    """n fresh random points and the function's values there, as the notebook's."""
+    return lw.data.function2d(n=n, seed=rng)
+
+
 def train(model, optimizer, batches=2000):
     """One step per fresh batch of 1000 random points, as make_batch() / train_net()."""
     loss = lw.MSE()  # the notebook's cost: mean squared error per point
-    return [
-        lw.train_step(model, loss, optimizer, *lw.data.function2d(n=1000, seed=k))
-        for k in range(batches)
-    ]
+    session = lw.Session(model, loss, optimizer, make_batch, batch_size=1000, seed=0)
+    return list(session.step(batches))
 
 
 notebook = network()
