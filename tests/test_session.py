@@ -350,3 +350,15 @@ def test_adam_diverging_at_its_first_step_is_rolled_back():
     np.testing.assert_array_equal(model.state_dict()["0.W"], [[1.0]])
     assert opt.step_count == 0
     assert all(not b.any() for b in opt.state_dict()["buffers"].values())
+
+
+def test_rollback_to_before_the_first_step_of_adam():
+    X, y = blobs()
+    model, opt = classifier(), lw.Adam(lr=0.01)
+    session = lw.Session(model, lw.CrossEntropy(), opt, (X, y), batch_size=8, seed=0)
+    session.checkpoint()  # the optimizer has no state yet
+    first = session.step(10)
+    session.rollback()
+    assert opt.step_count == 0
+    assert all(not b.any() for b in opt.state_dict()["buffers"].values())
+    np.testing.assert_array_equal(session.step(10), first)

@@ -267,10 +267,14 @@ class Optimizer:
                 raise LayerwiseError(f"{self!r}: state buffer {key!r} is not a finite array.")
         if step < 0 or not math.isfinite(lr) or lr < 0:
             raise LayerwiseError(f"{self!r}: bad step {step!r} or lr {lr!r} in saved state.")
-        if self._key is not None:
-            self._import(buffers)
-        else:
+        if self._key is None:
             self._pending = buffers
+        elif not buffers and step == 0:  # a state from before the first step: all zeros
+            for arrays in self._state.values():
+                for array in arrays:
+                    array.fill(0)
+        else:
+            self._import(buffers)
         self.step_count, self.lr = step, lr
 
 

@@ -227,9 +227,9 @@ class Session:
         rolled-back epoch are dropped from the record).
         """
         n = positive_int(n, "n")
+        self.stop_training = False
         self._begin()
         done = len(self._losses)
-        self.stop_training = False
         self._advance(n)
         return np.array(self._losses[done:], dtype=np.float64)
 
@@ -511,7 +511,7 @@ class Session:
         if self.steps_per_epoch is None:
             where, since = f"step {failed}", "before this call to step()"
         else:
-            total = f"/{self.epochs}" if self.epochs else ""
+            total = f"/{self.epochs}" if self.epochs and self.epoch < self.epochs else ""
             batch = failed - self.steps + self._position
             where = f"epoch {self.epoch + 1}{total}, batch {batch} (step {failed})"
             since = "at the start of this epoch"
