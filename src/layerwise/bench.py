@@ -28,6 +28,7 @@ ipywidgets (the widget) only when they are used; SciPy and ipywidgets are the
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import math
@@ -520,17 +521,13 @@ class Bench:
         """
         n = positive_int(n, "Bench.learning_potential: n")
         lr = self.lr if lr is None else _rate(lr, "Bench.learning_potential: lr")
-        with self._lock:
-            session = self.session
-            session.checkpoint(_SCRATCH)
+        with self._trial() as session:
             try:
                 session.optimizer.lr = lr
                 session.step(n)
                 value = self.evaluation_loss()
             except DivergenceError:
                 value = math.inf
-            finally:
-                session.rollback(_SCRATCH)
         return _potential(value)
 
     def learning_curve(self, n: int = 100, lr: float | None = None) -> np.ndarray:
@@ -558,10 +555,16 @@ class Bench:
         """:meth:`_run` from the checkpoint, leaving the bench as it was."""
         n = positive_int(n, f"{where}: n")
         lr = self.lr if lr is None else _rate(lr, f"{where}: lr")
+        with self._trial():
+            return self._run(n, lr)
+
+    @contextlib.contextmanager
+    def _trial(self):
+        """Hold the bench and give it back as it was before the block, bit for bit."""
         with self._lock:
             self.session.checkpoint(_SCRATCH)
             try:
-                return self._run(n, lr)
+                yield self.session
             finally:
                 self.session.rollback(_SCRATCH)
 
