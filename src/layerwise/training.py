@@ -8,6 +8,7 @@ records, callbacks and training state live in :mod:`layerwise.callbacks` and
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import time
 
@@ -250,9 +251,10 @@ _QUIET = ("lr", "time")  # logged, but not worth a place on the progress line
 def _notebook_bar():
     """tqdm's notebook bar when ipywidgets is there, else its text bar (which Jupyter
     shows as one line that redraws itself), rather than tqdm.auto's warning."""
+    if importlib.util.find_spec("ipywidgets") is None:  # the notebook bar is a widget
+        return _tqdm_std.tqdm
     try:
-        import ipywidgets  # noqa: F401  (the notebook bar is a widget)
-        from tqdm import notebook
+        from tqdm import notebook  # imports ipywidgets: only in a kernel that has it
     except ImportError:
         return _tqdm_std.tqdm
     return notebook.tqdm
