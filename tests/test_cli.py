@@ -229,3 +229,49 @@ def test_mnist_missing_says_where_it_looked(tmp_path):
 def test_debug_shows_the_traceback():
     result = layerwise("info", "/no/such/model.safetensors", "--debug")
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("data", "test_size", "counts"),
+    [
+        ("digits", "0.001", "puts 2 of the 1797 samples in the test split"),
+        ("digits", "0.999", "puts 1796 of the 1797 samples in the test split and 1 in"),
+        ("moons", "0.0001", "puts 1 of the 1000 samples in the test split"),
+    ],
+)
+def test_a_test_size_that_leaves_a_split_too_small(tmp_path, data, test_size, counts):
+    result = layerwise(
+        "train", "--data", data, "--test-size", test_size, "--no-progress", "--out", tmp_path / "r"
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("layerwise: error: ") and counts in line
+    assert "Choose a test_size between" in line and "Traceback" not in result.stderr
+
+
+def test_a_diverging_run_says_so_keeps_its_last_good_weights_and_fails(tmp_path):
+    run = tmp_path / "run"
+    result = layerwise(
+        "train", "--data", "moons", "--lr", "1e6", "--epochs", "5", "--no-progress", "--out", run
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()  # one plain line, no Python warning
+    assert line.startswith("layerwise: error: Training diverged at epoch ")
+    assert "lower learning rate than 1e+06" in line and "--lr" in line
+    assert "with the weights from before the divergence" in result.stdout
+    config = json.loads((run / "config.json").read_text())
+    assert config["diverged"].startswith("Training diverged")
+    weights = lw.load(run / "model.safetensors").state_dict()
+    assert all(np.isfinite(w).all() for w in weights.values())
+
+
+def test_one_epoch_and_one_prediction_are_singular(tmp_path):
+    result = layerwise("train", "--data", "xor", "--epochs", "1", "--no-progress", "--out",
+                       tmp_path / "run")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "after 1 epoch in" in result.stdout
+    rows = tmp_path / "one.csv"
+    rows.write_text("0.1,0.9\n")
+    result = layerwise("predict", tmp_path / "run", rows)
+    assert result.returncode == 0, result.stderr
+    assert "wrote 1 prediction to" in result.stdout

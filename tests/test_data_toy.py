@@ -322,3 +322,9 @@ def test_a_generator_as_seed_is_drawn_from():
         X2, y2 = make(seed=b)
         np.testing.assert_array_equal(X1, X2)
         assert not np.array_equal(make(seed=a)[0], X1)
+
+
+@pytest.mark.parametrize("test_size", [0.001, 0.999])
+def test_digits_refuses_a_split_without_every_class_on_both_sides(test_size):
+    with pytest.raises(LayerwiseError, match=r"digits: test_size=0\.\d+ puts \d+ of the 1797"):
+        data.digits(test_size=test_size)

@@ -96,6 +96,8 @@ def load_data(name: str, *, seed: int, test_size: float, data_path=None, downloa
     """Load or generate a data set by its command-line name and split it."""
     from sklearn.model_selection import train_test_split
 
+    from layerwise.data._args import check_split
+
     if name == "digits":
         X_tr, X_te, y_tr, y_te = lw.data.digits(test_size=test_size, seed=seed)
         return Data(name, X_tr, X_te, y_tr, y_te, "multiclass", 10)
@@ -117,6 +119,7 @@ def load_data(name: str, *, seed: int, test_size: float, data_path=None, downloa
         raise UsageError(f"unknown data set {name!r}; choose from {', '.join(DATASETS)}")
     X, y = generators[name]()
     classes = int(y.max()) + 1 if y.dtype.kind == "i" else 0
+    check_split(len(X), test_size, classes, "--test-size")
     split = train_test_split(
         X, y, test_size=test_size, random_state=seed, stratify=y if classes else None
     )
@@ -130,6 +133,8 @@ def _csv_data(name: str, *, seed: int, test_size: float) -> Data:
     """A numeric CSV (optional header row) with the target in its first column."""
     from sklearn.model_selection import train_test_split
 
+    from layerwise.data._args import check_split
+
     path = Path(name[4:])
     if not path.is_file():
         raise UsageError(f"CSV file {str(path)!r} does not exist")
@@ -139,6 +144,7 @@ def _csv_data(name: str, *, seed: int, test_size: float) -> Data:
     X, y = table[:, 1:].astype(np.float32), table[:, 0]
     classes = np.unique(y)
     is_labels = np.all(y == np.round(y)) and y.min() >= 0 and len(classes) <= 100
+    check_split(len(X), test_size, 0, "--test-size")  # the CSV split is not stratified
     if is_labels:
         y = y.astype(np.int64)
         k = int(y.max()) + 1
@@ -256,19 +262,22 @@ def cmd_train(args) -> int:
         recorder = lw.plot.Recorder(data.X_train, data.y_train)
         callbacks.append(recorder)
     start = time.perf_counter()
-    history = model.fit(
-        data.X_train,
-        data.y_train,
-        loss=loss,
-        optimizer=optimizer,
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_data=(data.X_test, data.y_test),
-        seed=args.seed,
-        callbacks=callbacks,
-        progress=not args.no_progress,
-        on_divergence="warn",
-    )
+    diverged = None
+    try:
+        history = model.fit(
+            data.X_train,
+            data.y_train,
+            loss=loss,
+            optimizer=optimizer,
+            epochs=epochs,
+            batch_size=batch_size,
+            validation_data=(data.X_test, data.y_test),
+            seed=args.seed,
+            callbacks=callbacks,
+            progress=not args.no_progress,
+        )
+    except lw.DivergenceError as e:  # the weights are those from before it: keep them
+        history, diverged = e.history, str(e)
     seconds = time.perf_counter() - start
     test = model.evaluate(data.X_test, data.y_test, loss=loss)
 
@@ -290,6 +299,7 @@ def cmd_train(args) -> int:
         "test_samples": len(data.X_test),
         "training_seconds": round(seconds, 3),
         "test": test,
+        "diverged": diverged,
         "layerwise_version": lw.__version__,
         "finished": _dt.datetime.now().isoformat(timespec="seconds"),
     }
@@ -301,7 +311,11 @@ def cmd_train(args) -> int:
     scores = f"test loss {test['loss']:.4f}"
     if "accuracy" in test:
         scores = f"test accuracy {test['accuracy']:.4f}, " + scores
-    print(f"{scores} after {len(history)} epochs in {seconds:.1f} s")
+    print(f"{scores} after {_plural(len(history), 'epoch')} in {seconds:.1f} s")
+    if diverged:
+        print(f"saved the run, with the weights from before the divergence, in {out}/")
+        print(f"layerwise: error: {diverged} (--lr sets the learning rate)", file=sys.stderr)
+        return 1
     print(f"saved the run in {out}/")
     return 0
 
@@ -420,7 +434,7 @@ def cmd_predict(args) -> int:
             for i, row in enumerate(outputs):
                 prefix = [int(classes[i])] if classes is not None else []
                 writer.writerow(prefix + [f"{v:.6g}" for v in row])
-    print(f"wrote {len(outputs)} predictions to {target}")
+    print(f"wrote {_plural(len(outputs), 'prediction')} to {target}")
     return 0
 
 
@@ -484,6 +498,10 @@ def _sizes(text: str) -> list[int]:
     if any(s < 1 for s in sizes):
         raise argparse.ArgumentTypeError(f"layer sizes must be positive; got {text!r}")
     return sizes
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _fraction(text: str) -> float:

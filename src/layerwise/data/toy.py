@@ -14,7 +14,7 @@ from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
 from layerwise._checks import LayerwiseError, interval, positive_int, real_number
-from layerwise.data._args import check_seed, random_state
+from layerwise.data._args import check_seed, check_split, random_state
 
 __all__ = [
     "blobs",
@@ -442,6 +442,7 @@ def digits(*, test_size: float = 0.2, seed: int | None = 0):
     if test_size >= 1.0:
         raise LayerwiseError(f"digits: test_size must be a fraction in (0, 1); got {test_size!r}.")
     X, y = datasets.load_digits(return_X_y=True)
+    check_split(len(X), test_size, 10, "digits")
     X = (X / 16.0).astype(np.float32)
     return train_test_split(
         X, y.astype(np.int64), test_size=test_size, stratify=y, random_state=random_state(seed)
