@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import io
-import time
 from pathlib import Path
 
 import pytest
@@ -85,12 +84,10 @@ def notebook(tmp_path_factory):
         shutdown_kernel="immediate",
         resources={"metadata": {"path": str(folder)}},
     )
-    start = time.perf_counter()
     with client.setup_kernel():
         book = Notebook(client, nb)
         for name, source in CELLS:
             book.outputs[name] = book.run(source)
-        book.seconds = time.perf_counter() - start
         yield book
 
 
