@@ -207,11 +207,19 @@ class Optimizer:
                 )
             np.copyto(view, arrays[key], casting="unsafe")
 
+    def _state_arrays(self) -> list[np.ndarray]:
+        return [array for slot in self._state.values() for array in slot]
+
+    def _zero_state(self) -> None:
+        """The state before the first step: every moment zero."""
+        for array in self._state_arrays():
+            array.fill(0)
+
     def _save_state(self, into: tuple | None = None) -> tuple:
         """A cheap copy of the state for the divergence guard, taken at every epoch (in
         a full-batch run every step): ``state_dict`` builds named copies and costs
         several µs. ``into``, an earlier copy, is overwritten in place."""
-        arrays = [a for slot in self._state.values() for a in slot]
+        arrays = self._state_arrays()
         if into is not None and len(into[2]) == len(arrays):
             copies = into[2]
             for copy, array in zip(copies, arrays):
@@ -223,23 +231,20 @@ class Optimizer:
     def _load_state(self, saved: tuple) -> None:
         """Go back to a :meth:`_save_state` copy."""
         self.step_count, self.lr, copies, pending = saved
-        arrays = [a for slot in self._state.values() for a in slot]
+        arrays = self._state_arrays()
         if len(copies) == len(arrays):
             for array, copy in zip(arrays, copies):
                 np.copyto(array, copy)
         elif pending:  # saved before the first step bound the state to loaded buffers
             self._import(pending)
-        else:  # saved before the first step: the state was all zeros
-            for array in arrays:
-                array.fill(0)
+        else:  # saved before the first step
+            self._zero_state()
         self._pending = None if self._key is not None else pending
 
     def reset(self) -> None:
         """Forget the state (moments, step count) and go back to ``initial_lr``."""
         self.step_count, self.lr, self._pending = 0, self.initial_lr, None
-        for arrays in self._state.values():
-            for array in arrays:
-                array.fill(0)
+        self._zero_state()
 
     def state_dict(self) -> dict:
         """The optimizer's state: ``{"step": int, "lr": float, "buffers": {name: array}}``.
@@ -269,10 +274,8 @@ class Optimizer:
             raise LayerwiseError(f"{self!r}: bad step {step!r} or lr {lr!r} in saved state.")
         if self._key is None:
             self._pending = buffers
-        elif not buffers and step == 0:  # a state from before the first step: all zeros
-            for arrays in self._state.values():
-                for array in arrays:
-                    array.fill(0)
+        elif not buffers and step == 0:  # a state from before the first step
+            self._zero_state()
         else:
             self._import(buffers)
         self.step_count, self.lr = step, lr
