@@ -130,10 +130,10 @@ def fit(
     History
     """
     epochs = positive_int(epochs, "epochs")
-    dtype = getattr(model, "dtype", np.float32)
-    X = as_matrix(X, "X", dtype)
-    y = _as_targets(y, len(X), dtype, "y")
-    X, y, validation_data = _split_validation(X, y, validation_data, validation_split, dtype)
+    if validation_split:
+        if validation_data is not None:
+            raise LayerwiseError("Pass validation_data or validation_split, not both.")
+        X, y, validation_data = _split_validation(model, X, y, validation_split)
     callbacks = list(callbacks)
     if progress:
         callbacks.append(_Progress())
@@ -155,25 +155,17 @@ def fit(
     return session.run(max(0, epochs - session.epoch))
 
 
-def _split_validation(X, y, validation_data, validation_split, dtype):
-    if validation_data is not None:
-        if validation_split:
-            raise LayerwiseError("Pass validation_data or validation_split, not both.")
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise LayerwiseError("validation_data must be a pair (X_val, y_val).")
-        Xv = as_matrix(validation_data[0], "validation X", dtype)
-        if Xv.shape[1] != X.shape[1]:
-            raise LayerwiseError(f"validation X has {Xv.shape[1]} features but X has {X.shape[1]}.")
-        return X, y, (Xv, _as_targets(validation_data[1], len(Xv), dtype, "validation y"))
-    if not validation_split:
-        return X, y, None
-    if not isinstance(validation_split, float) or not 0 < validation_split < 1:
-        raise LayerwiseError(f"validation_split must be in (0, 1); got {validation_split!r}.")
-    cut = int(len(X) * (1 - validation_split))
+def _split_validation(model, X, y, fraction: float):
+    """Hold out the last ``fraction`` of ``(X, y)``, before any shuffling (as Keras)."""
+    if not isinstance(fraction, float) or not 0 < fraction < 1:
+        raise LayerwiseError(f"validation_split must be in (0, 1); got {fraction!r}.")
+    X = as_matrix(X, "X", getattr(model, "dtype", np.float32))
+    y = _as_targets(y, len(X), X.dtype, "y")
+    cut = int(len(X) * (1 - fraction))
     if cut < 1 or cut == len(X):
         raise LayerwiseError(
-            f"validation_split={validation_split} leaves no training or no validation "
-            f"samples out of {len(X)}."
+            f"validation_split={fraction} leaves no training or no validation samples out "
+            f"of {len(X)}."
         )
     return X[:cut], y[:cut], (X[cut:], y[cut:])
 
