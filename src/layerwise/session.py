@@ -365,9 +365,7 @@ class Session:
             c.on_epoch_begin(self, self.epoch)
 
     def _end_epoch(self) -> None:
-        logs = {"loss": self._total / self._seen}
-        if self._count is not None:
-            logs["accuracy"] = self._correct / self._seen
+        logs = self.running_logs
         if self._validation is not None:
             val = _evaluate(self.model, *self._validation, self.loss, 4096)
             logs.update({f"val_{k}": v for k, v in val.items()})
@@ -587,11 +585,8 @@ def _weight_arrays(params) -> list[np.ndarray]:
 def _layer_rngs(model) -> list[np.random.Generator]:
     """The generators the layers draw from while training (Dropout's masks)."""
     layers = getattr(model, "layers", ())
-    return [g for g in (getattr(layer, "rng", None) for layer in layers) if _is_generator(g)]
-
-
-def _is_generator(value) -> bool:
-    return isinstance(value, np.random.Generator)
+    generators = (getattr(layer, "rng", None) for layer in layers)
+    return [g for g in generators if isinstance(g, np.random.Generator)]
 
 
 # -- evaluation ---------------------------------------------------------------------
