@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import os
 import shutil
 import socket
 import threading
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 from layerwise import data
-from layerwise._checks import LayerwiseError, file_mode
+from layerwise._checks import LayerwiseError
 from layerwise.data import download
 
 GZ_FILES = [
@@ -109,12 +110,18 @@ def files_in(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def test_download_verifies_and_loads(tiny_set, serve, tmp_path):
+def test_download_verifies_and_loads(tiny_set, serve, tmp_path, monkeypatch):
     www, arrays = tiny_set
     server = serve(www)
-    X_train, X_test, y_train, y_test = data.mnist(
-        download=True, cache_dir=tmp_path / "cache", mirrors=[server.url + "/good/"], timeout=5
-    )
+    old = os.umask(0o027)
+    try:
+        monkeypatch.setattr(os, "umask", lambda *a: pytest.fail("os.umask was called"))
+        X_train, X_test, y_train, y_test = data.mnist(
+            download=True, cache_dir=tmp_path / "cache", mirrors=[server.url + "/good/"], timeout=5
+        )
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
     np.testing.assert_array_equal(y_train, arrays["train_labels"])
     np.testing.assert_array_equal(X_test.reshape(-1, 28, 28) * 255, arrays["test_images"])
     cache = tmp_path / "cache" / "mnist"
@@ -122,7 +129,7 @@ def test_download_verifies_and_loads(tiny_set, serve, tmp_path):
     for name in GZ_FILES:
         assert (cache / name).read_bytes() == (www / "good" / name).read_bytes()
         # Readable as any file the user creates, not 0o600 as the temporary file was.
-        assert (cache / name).stat().st_mode & 0o777 == file_mode()
+        assert (cache / name).stat().st_mode & 0o777 == 0o640
     # A second call finds the cache and does not download again.
     count = len(server.requests)
     data.mnist(download=True, cache_dir=tmp_path / "cache", mirrors=[server.url + "/good/"])

@@ -16,7 +16,7 @@ import pytest
 from safetensors.numpy import save_file
 
 import layerwise as lw
-from layerwise import io as lwio
+from layerwise import _files
 
 
 def model(dtype=np.float32, seed=0):
@@ -81,13 +81,21 @@ def test_models_with_code_cannot_be_saved(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_saved_files_get_the_usual_permissions(tmp_path):
-    old = os.umask(0o022)
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_saved_files_get_the_usual_permissions_without_touching_the_umask(
+    tmp_path, monkeypatch, umask, mode
+):
+    old = os.umask(umask)
     try:
+        # Reading the umask means setting it, for a moment, for every thread: never do it.
+        monkeypatch.setattr(os, "umask", lambda *a: pytest.fail("os.umask was called"))
         lw.save(model(), tmp_path / "m.safetensors")
+        lw.save(model(), tmp_path / "m.safetensors")  # and when replacing a file
     finally:
+        monkeypatch.undo()
         os.umask(old)
-    assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0o600
+    assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == mode  # not mkstemp's 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
 
 
 def test_saving_into_a_missing_folder(tmp_path):
@@ -155,7 +163,7 @@ def forge(path, tensors, meta, **metadata_overrides):
     metadata = {"format": "layerwise", "format_version": "1"}
     metadata.update({k: json.dumps(v) for k, v in meta.items()})
     metadata.update(metadata_overrides)
-    metadata["sha256"] = lwio._digest(metadata, tensors)
+    metadata["sha256"] = _files.digest(metadata, tensors)
     save_file(tensors, str(path), metadata=metadata)
 
 
@@ -329,7 +337,7 @@ def test_a_corrupted_training_state_is_refused(tmp_path):
         progress=False,
         callbacks=[lw.ModelCheckpoint(path)],
     )
-    tensors, meta = lwio._read(path)
+    tensors, meta = _files.read(path)
     meta["training"]["epoch"] = -3
     forge(path, tensors, meta)
     with pytest.raises(

@@ -28,7 +28,14 @@ from layerwise import (
 from layerwise._checks import LayerwiseError, LayerwiseWarning
 from layerwise.activations import Elementwise, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from layerwise.bench import Bench
-from layerwise.callbacks import Callback, EarlyStopping, History, LearningRateScheduler
+from layerwise.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    History,
+    LearningRateScheduler,
+    ReduceLROnPlateau,
+)
 from layerwise.gradcheck import GradcheckReport, gradcheck
 from layerwise.io import (
     Checkpoint,
@@ -44,7 +51,7 @@ from layerwise.losses import MAE, MSE, BinaryCrossEntropy, CrossEntropy, Loss
 from layerwise.network import Sequential
 from layerwise.optim import SGD, Adam, AdamW, DivergenceError, Optimizer, RMSProp
 from layerwise.session import Session, TrainingState
-from layerwise.training import evaluate, fit, train_step
+from layerwise.training import BackupAndRestore, evaluate, fit, train_step
 
 __version__ = "0.1.0"
 
@@ -89,6 +96,9 @@ __all__ = [
     "Callback",
     "EarlyStopping",
     "LearningRateScheduler",
+    "ReduceLROnPlateau",
+    "CSVLogger",
+    "BackupAndRestore",
     "ModelCheckpoint",
     # files and checks
     "save",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 
 import numpy as np
 
@@ -53,6 +54,20 @@ def first_nonfinite(x: np.ndarray) -> str:
     bad = np.argwhere(~np.isfinite(x))[0]
     index = tuple(int(i) for i in bad)
     return f"{float(x[index])!r} at index {index}"
+
+
+def check_sample_weight(sample_weight, n: int, where: str) -> np.ndarray:
+    """``sample_weight`` as a float64 ``(n,)`` array of finite, non-negative weights."""
+    w = numeric_array(sample_weight, f"{where}: sample_weight")
+    if w.ndim != 1 or len(w) != n:
+        raise LayerwiseError(
+            f"{where}: sample_weight has shape {w.shape}; expected ({n},), one weight per row."
+        )
+    w = w.astype(np.float64, copy=False)
+    check_finite(w, f"{where}: sample_weight")
+    if n and w.min() < 0:
+        raise LayerwiseError(f"{where}: sample_weight holds a negative weight ({w.min()}).")
+    return w
 
 
 def check_finite(x: np.ndarray, name: str) -> None:
@@ -123,15 +138,21 @@ def real_number(value, name: str, *, minimum: float | None = None, strict: bool 
     return number
 
 
-def file_mode() -> int:
-    """The permissions a new file gets under the process's umask (e.g. 0o644).
+def new_temporary_file(folder, name: str) -> tuple[int, str]:
+    """Create a hidden ``.<name>.<random>.tmp`` in ``folder``; return ``(fd, path)``.
 
-    ``tempfile.mkstemp`` creates 0o600 files; a file written through one and renamed
-    into place gets these instead, like any file the user creates.
+    The file is created with mode 0o666 and the process's umask applied by the system,
+    so once renamed into place it has the permissions of any file the user creates
+    (``tempfile.mkstemp`` would make it 0o600, and reading the umask means setting it).
     """
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        path = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name for {name!r} in {str(folder)!r}")
 
 
 def interval(low, high, where: str) -> tuple[float, float]:

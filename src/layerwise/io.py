@@ -15,27 +15,18 @@ target (``os.replace`` is atomic), so a crash mid-save leaves the previous file 
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save as _safetensors_bytes
-
+from layerwise import _files
 from layerwise import losses as _losses
 from layerwise import optim as _optim
-from layerwise._checks import LayerwiseError, file_mode
+from layerwise._checks import LayerwiseError
 from layerwise.callbacks import Callback, History
 from layerwise.network import Sequential
 from layerwise.session import Session, TrainingState
 
-FORMAT = "layerwise"
-FORMAT_VERSION = "1"
-_OPTIMIZER_PREFIX = "optimizer/"
+FORMAT, FORMAT_VERSION = _files.FORMAT, _files.FORMAT_VERSION
 
 
 # -- writing ----------------------------------------------------------------------
@@ -60,7 +51,7 @@ def save(model: Sequential, path, *, info: dict | None = None) -> None:
     meta = {"kind": "model", "model": model.config()}
     if info is not None:
         meta["info"] = info
-    _write(path, model.state_dict(), meta)
+    _files.write(path, model.state_dict(), meta)
 
 
 def save_checkpoint(
@@ -77,133 +68,11 @@ def save_checkpoint(
     ``Session.state()`` returns at an epoch's end); ``fit_config`` the ``fit`` arguments
     to reuse on resume (``epochs``, ``batch_size``, ``shuffle``).
     """
-    opt_state = optimizer.state_dict()
-    tensors = model.state_dict()
-    tensors.update({_OPTIMIZER_PREFIX + k: v for k, v in opt_state["buffers"].items()})
-    layer_rngs = {
-        str(i): layer.rng.bit_generator.state
-        for i, layer in enumerate(model.layers)
-        if isinstance(getattr(layer, "rng", None), np.random.Generator)
-    }
-    meta = {
-        "kind": "checkpoint",
-        "model": model.config(),
-        "optimizer": {
-            **optimizer.config(),
-            "step": opt_state["step"],
-            "current_lr": opt_state["lr"],
-        },
-        "loss": _loss_config(loss),
-        "training": {
-            "epoch": state.epoch,
-            "step": state.step,
-            "rng_state": state.rng_state,
-            "history": state.history,
-            "fit": fit_config or {},
-            "layer_rngs": layer_rngs,
-        },
-    }
-    _write(path, tensors, meta)
-
-
-def _write(path, tensors: dict[str, np.ndarray], meta: dict) -> None:
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise LayerwiseError(
-            f"Cannot save to {str(path)!r}: folder {str(path.parent)!r} does not exist."
-        )
-    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
-    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION}
-    try:
-        metadata.update({k: json.dumps(v) for k, v in meta.items()})
-    except (TypeError, ValueError) as e:
-        raise LayerwiseError(
-            f"Cannot save to {str(path)!r}: the description is not JSON ({e})."
-        ) from None
-    metadata["sha256"] = _digest(metadata, tensors)
-    _atomic_write(path, _safetensors_bytes(tensors, metadata=metadata))
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is either the old file or the new one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable; not every platform can fsync a folder
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
-def _digest(metadata: dict[str, str], tensors: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    h.update(
-        json.dumps({k: v for k, v in metadata.items() if k != "sha256"}, sort_keys=True).encode()
-    )
-    for name in sorted(tensors):
-        t = tensors[name]
-        h.update(f"{name}|{t.dtype.str}|{t.shape}|".encode())
-        h.update(t.tobytes())
-    return h.hexdigest()
+    tensors, meta = _files.checkpoint_payload(model, optimizer, loss, state, fit_config)
+    _files.write(path, tensors, meta)
 
 
 # -- reading ------------------------------------------------------------------------
-
-
-def _read(path) -> tuple[dict[str, np.ndarray], dict]:
-    """Tensors and decoded metadata of a verified layerwise file."""
-    path = Path(path)
-    if not path.is_file():
-        raise LayerwiseError(f"No such model file: {str(path)!r}.")
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError, TypeError, OverflowError) as e:
-        raise LayerwiseError(
-            f"{str(path)!r} is not a readable safetensors file (truncated or corrupted?): {e}"
-        ) from None
-    if metadata.get("format") != FORMAT:
-        raise LayerwiseError(
-            f"{str(path)!r} is a safetensors file but not one written by layerwise."
-        )
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise LayerwiseError(
-            f"{str(path)!r} has layerwise format version {metadata.get('format_version')!r}; "
-            f"this version reads {FORMAT_VERSION!r}."
-        )
-    if metadata.get("sha256") != _digest(metadata, tensors):
-        raise LayerwiseError(
-            f"{str(path)!r} is corrupted: its contents do not match the SHA-256 digest it was "
-            "saved with."
-        )
-    decoded = {}
-    for key in ("kind", "model", "optimizer", "loss", "training", "info"):
-        if key in metadata:
-            try:
-                decoded[key] = json.loads(metadata[key])
-            except json.JSONDecodeError as e:
-                raise LayerwiseError(
-                    f"{str(path)!r}: metadata {key!r} is not valid JSON: {e}"
-                ) from None
-    return tensors, decoded
 
 
 def read_metadata(path) -> dict:
@@ -213,7 +82,7 @@ def read_metadata(path) -> dict:
     architecture), and where present ``"info"``, ``"optimizer"``, ``"loss"`` and
     ``"training"``.
     """
-    return _read(path)[1]
+    return _files.read(path)[1]
 
 
 def load(path) -> Sequential:
@@ -224,7 +93,7 @@ def load(path) -> Sequential:
     LayerwiseError
         For a missing, truncated, corrupted or mismatched file.
     """
-    tensors, meta = _read(path)
+    tensors, meta = _files.read(path)
     return _model_from(path, tensors, meta)
 
 
@@ -233,9 +102,7 @@ def _model_from(path, tensors: dict, meta: dict) -> Sequential:
         raise LayerwiseError(f"{str(path)!r} holds no model description.")
     try:
         model = Sequential.from_config(meta["model"])
-        model.load_state_dict(
-            {k: v for k, v in tensors.items() if not k.startswith(_OPTIMIZER_PREFIX)}
-        )
+        model.load_state_dict(_files.model_tensors(tensors))
     except LayerwiseError as e:
         raise LayerwiseError(f"{str(path)!r} does not describe a valid network: {e}") from None
     return model
@@ -258,7 +125,7 @@ class Checkpoint:
 
 def load_checkpoint(path) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint` or :class:`ModelCheckpoint`."""
-    tensors, meta = _read(path)
+    tensors, meta = _files.read(path)
     if meta.get("kind") != "checkpoint":
         raise LayerwiseError(f"{str(path)!r} is a model file, not a training checkpoint.")
     model = _model_from(path, tensors, meta)
@@ -266,11 +133,7 @@ def load_checkpoint(path) -> Checkpoint:
         opt_meta = dict(meta["optimizer"])
         step, lr = opt_meta.pop("step"), opt_meta.pop("current_lr")
         optimizer = _optim.from_config(opt_meta)
-        buffers = {
-            k[len(_OPTIMIZER_PREFIX) :]: v
-            for k, v in tensors.items()
-            if k.startswith(_OPTIMIZER_PREFIX)
-        }
+        buffers = _files.optimizer_buffers(tensors)
         expected = {f"{slot}.{name}" for slot in optimizer.slots for name in model.parameters()}
         if step and buffers.keys() != expected:
             raise LayerwiseError(
@@ -278,19 +141,10 @@ def load_checkpoint(path) -> Checkpoint:
                 f"unexpected {sorted(buffers.keys() - expected)}"
             )
         optimizer.load_state_dict({"step": step, "lr": lr, "buffers": buffers})
-        loss = _loss_from(meta["loss"])
+        loss = _files.loss_from(meta["loss"])
         training = meta["training"]
-        state = TrainingState(
-            epoch=_count(training["epoch"], "epoch"),
-            step=_count(training["step"], "step"),
-            rng_state=training["rng_state"],
-            history=_history(training["history"]),
-        )
-        np.random.default_rng().bit_generator.state = state.rng_state  # validates it
-        for index, rng_state in training["layer_rngs"].items():
-            layer = model.layers[int(index)]
-            layer.rng = np.random.default_rng()
-            layer.rng.bit_generator.state = rng_state
+        state = _files.training_state(training, tensors)
+        _files.set_layer_rngs(model, training["layer_rngs"])
         fit_config = dict(training["fit"])
     except LayerwiseError as e:
         raise LayerwiseError(f"{str(path)!r}: bad checkpoint: {e}") from None
@@ -322,19 +176,45 @@ def resume(path, X, y, **fit_kwargs) -> tuple[Sequential, History]:
 
 
 class ModelCheckpoint(Callback):
-    """Write a training checkpoint every ``every`` epochs.
+    """Write a training checkpoint every ``every`` epochs, or only when ``monitor`` improves.
 
     Parameters
     ----------
     path : str or Path
-        File to write; may contain ``{epoch}`` (e.g. ``"ckpt-{epoch:03d}.safetensors"``)
-        to keep one file per epoch, else the same file is replaced each time.
+        File to write. It may hold fields of the epoch's logs and ``{epoch}``, e.g.
+        ``"ckpt-{epoch:03d}.safetensors"`` or ``"best-{val_loss:.3f}.safetensors"``, to keep
+        one file per epoch; else the same file is replaced each time.
     every : int, default 1
+        Consider every ``every``-th epoch.
     keep_last : int or None
         Delete older files written by this callback, keeping this many.
+    monitor : str, optional
+        A key of the epoch logs (``"val_loss"``, ``"val_accuracy"``, ...): with
+        ``save_best_only``, what "best" means. Default ``"val_loss"``.
+    save_best_only : bool, default False
+        Write only when ``monitor`` is better than at every earlier write, so the file
+        holds the best epoch's weights (``lw.load`` reads them as a model, and
+        ``lw.resume`` goes on from there).
+    mode : {"auto", "min", "max"}
+        "auto" maximizes keys containing "accuracy" and minimizes the others.
+
+    Attributes
+    ----------
+    best : float or None
+        The best value of ``monitor`` so far; ``best_epoch`` its epoch (from 1).
+    written : list of Path
     """
 
-    def __init__(self, path, *, every: int = 1, keep_last: int | None = None):
+    def __init__(
+        self,
+        path,
+        *,
+        every: int = 1,
+        keep_last: int | None = None,
+        monitor: str | None = None,
+        save_best_only: bool = False,
+        mode: str = "auto",
+    ):
         if not isinstance(every, int) or every < 1:
             raise LayerwiseError(
                 f"ModelCheckpoint every must be a positive integer; got {every!r}."
@@ -343,13 +223,40 @@ class ModelCheckpoint(Callback):
             raise LayerwiseError(
                 f"keep_last must be a positive integer or None; got {keep_last!r}."
             )
+        if mode not in ("auto", "min", "max"):
+            raise LayerwiseError(
+                f"ModelCheckpoint mode must be 'auto', 'min' or 'max'; got {mode!r}."
+            )
         self.path, self.every, self.keep_last = str(path), every, keep_last
+        self.monitor = "val_loss" if monitor is None else str(monitor)
+        self.save_best_only = bool(save_best_only)
+        self.maximize = mode == "max" or (mode == "auto" and "accuracy" in self.monitor)
+        self.best: float | None = None
+        self.best_epoch: int | None = None
         self.written: list[Path] = []
 
     def on_epoch_end(self, run: Session, epoch: int, logs: dict[str, float]) -> None:
         if (epoch + 1) % self.every:
             return
-        path = Path(self.path.format(epoch=epoch + 1))
+        if self.save_best_only:
+            if self.monitor not in logs:
+                raise LayerwiseError(
+                    f"ModelCheckpoint monitors {self.monitor!r}, but the epoch logs have only "
+                    f"{sorted(logs)}. Pass validation_data, or monitor 'loss'."
+                )
+            value = logs[self.monitor]
+            if self.best is not None and not (
+                value > self.best if self.maximize else value < self.best
+            ):
+                return
+            self.best, self.best_epoch = value, epoch + 1
+        try:
+            path = Path(self.path.format(epoch=epoch + 1, **logs))
+        except (KeyError, IndexError, ValueError) as e:
+            raise LayerwiseError(
+                f"ModelCheckpoint path {self.path!r} names {e} that the epoch logs "
+                f"({sorted(logs)}) and 'epoch' do not fill."
+            ) from None
         save_checkpoint(path, run.model, run.optimizer, run.loss, run.state(), run.fit_config())
         if path in self.written:
             self.written.remove(path)
@@ -358,30 +265,13 @@ class ModelCheckpoint(Callback):
             while len(self.written) > self.keep_last:
                 self.written.pop(0).unlink(missing_ok=True)
 
+    def state_dict(self) -> dict:
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "written": [str(p) for p in self.written],
+        }
 
-def _loss_config(loss: _losses.Loss) -> dict:
-    config = {"type": type(loss).__name__}
-    if isinstance(loss, _losses.BinaryCrossEntropy):
-        config["from_logits"] = loss.from_logits
-    return config
-
-
-def _loss_from(config: dict) -> _losses.Loss:
-    classes = {cls.__name__: cls for cls in _losses.LOSSES.values()}
-    if not isinstance(config, dict) or config.get("type") not in classes:
-        raise LayerwiseError(f"unknown loss {config!r}")
-    return classes[config["type"]](**{k: v for k, v in config.items() if k != "type"})
-
-
-def _count(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise LayerwiseError(f"{name} must be a non-negative integer; got {value!r}")
-    return value
-
-
-def _history(value) -> dict[str, list[float]]:
-    if not isinstance(value, dict) or not all(
-        isinstance(v, list) and all(isinstance(x, (int, float)) for x in v) for v in value.values()
-    ):
-        raise LayerwiseError("history must map names to lists of numbers")
-    return value
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch = state.get("best"), state.get("best_epoch")
+        self.written = [Path(p) for p in state.get("written", [])]

@@ -1,4 +1,4 @@
-"""Losses (Torch7's "criterions"): ``value = loss(pred, target)``, then ``loss.backward()``.
+r"""Losses (Torch7's "criterions"): ``value = loss(pred, target)``, then ``loss.backward()``.
 
 ``forward`` checks the target against the prediction (``prepare``), returns the mean
 loss as a float and caches what ``backward`` needs; ``backward`` returns ``dL/dpred``
@@ -9,13 +9,19 @@ element, ``CrossEntropy`` over the batch.
 
 A loop that has checked all its targets once (as ``fit`` does with
 ``y = loss.prepare(pred_like, y)``) passes ``check=False`` to skip the checks per batch.
+
+Every loss takes ``sample_weight``, one non-negative weight per row: the mean becomes
+the weighted mean :math:`\sum_i w_i \ell_i / \sum_i w_i` (each row's :math:`\ell_i`
+averaged over its outputs, except for ``CrossEntropy``), so a weight of 2 counts a row
+twice, exactly as if it were repeated (torch's class weights are normalized the same
+way). A batch whose weights are all 0 has loss 0 and gradient 0.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from layerwise._checks import LayerwiseError, check_finite, numeric_array
+from layerwise._checks import LayerwiseError, check_finite, check_sample_weight, numeric_array
 from layerwise.activations import Sigmoid
 
 # Machine epsilon by dtype code: np.finfo is a Python-level lookup at every call.
@@ -23,8 +29,9 @@ _EPS = {np.dtype(t).char: np.finfo(t).eps for t in (np.float32, np.float64)}
 
 
 class Loss:
-    """Base class: subclasses implement ``forward(pred, target, *, check=True) -> float``
-    and ``backward()``, and may refine ``prepare`` and offer ``backward_through``.
+    """Base class: subclasses implement ``forward(pred, target, *, check=True,
+    sample_weight=None) -> float`` and ``backward()``, and may refine ``prepare`` and
+    offer ``backward_through``.
 
     ``classification`` tells the training loop whether an accuracy is meaningful.
     """
@@ -34,11 +41,21 @@ class Loss:
     def __call__(self, pred: np.ndarray, target) -> float:
         return self.forward(pred, target)
 
-    def forward(self, pred: np.ndarray, target, *, check: bool = True) -> float:
+    def forward(self, pred: np.ndarray, target, *, check: bool = True, sample_weight=None) -> float:
         raise NotImplementedError
 
     def backward(self) -> np.ndarray:
         raise NotImplementedError
+
+    def _row_scale(self, pred: np.ndarray, sample_weight, check: bool) -> np.ndarray:
+        r"""What each row's element losses are multiplied by to make the weighted mean:
+        :math:`w_i / (\sum_j w_j \cdot m)`, ``(n, 1)`` in pred's dtype, with ``m`` the
+        outputs a row's loss is averaged over (1 for ``CrossEntropy``)."""
+        if check:
+            sample_weight = check_sample_weight(sample_weight, len(pred), f"{self!r}")
+        w = np.asarray(sample_weight, dtype=pred.dtype).reshape(-1, 1)
+        total = float(w.sum()) * (1 if isinstance(self, CrossEntropy) else pred.shape[1])
+        return w * (1.0 / total) if total > 0 else np.zeros_like(w)
 
     def backward_through(self, layer) -> np.ndarray | None:
         """The gradient at the input of ``layer``, the layer that produced the last ``pred``,
@@ -99,16 +116,20 @@ class MSE(Loss):
     """
 
     def __init__(self) -> None:
-        self._diff = None
+        self._diff, self._scale = None, None
 
-    def forward(self, pred: np.ndarray, target, *, check: bool = True) -> float:
+    def forward(self, pred: np.ndarray, target, *, check: bool = True, sample_weight=None) -> float:
         self._diff = pred - (self.prepare(pred, target) if check else target)
-        return float(np.vdot(self._diff, self._diff)) / self._diff.size
+        if sample_weight is None:
+            self._scale = 1.0 / self._diff.size
+            return float(np.vdot(self._diff, self._diff)) / self._diff.size
+        self._scale = self._row_scale(pred, sample_weight, check)
+        return float(np.vdot(self._diff * self._scale, self._diff))
 
     def backward(self) -> np.ndarray:
         if self._diff is None:
             raise self._not_run()
-        return self._diff * (2.0 / self._diff.size)
+        return self._diff * (2.0 * self._scale)
 
 
 class MAE(Loss):
@@ -118,16 +139,20 @@ class MAE(Loss):
     """
 
     def __init__(self) -> None:
-        self._diff = None
+        self._diff, self._scale = None, None
 
-    def forward(self, pred: np.ndarray, target, *, check: bool = True) -> float:
+    def forward(self, pred: np.ndarray, target, *, check: bool = True, sample_weight=None) -> float:
         self._diff = pred - (self.prepare(pred, target) if check else target)
-        return float(np.abs(self._diff).sum()) / self._diff.size
+        if sample_weight is None:
+            self._scale = 1.0 / self._diff.size
+            return float(np.abs(self._diff).sum()) / self._diff.size
+        self._scale = self._row_scale(pred, sample_weight, check)
+        return float((np.abs(self._diff) * self._scale).sum())
 
     def backward(self) -> np.ndarray:
         if self._diff is None:
             raise self._not_run()
-        return np.sign(self._diff) * (1.0 / self._diff.size)
+        return np.sign(self._diff) * self._scale
 
 
 class BinaryCrossEntropy(Loss):
@@ -149,7 +174,7 @@ class BinaryCrossEntropy(Loss):
 
     def __init__(self, from_logits: bool = False) -> None:
         self.from_logits = bool(from_logits)
-        self._cache = None
+        self._cache, self._scale = None, None
 
     def prepare(self, pred: np.ndarray, target) -> np.ndarray:
         t = super().prepare(pred, target)
@@ -159,18 +184,24 @@ class BinaryCrossEntropy(Loss):
             )
         return t
 
-    def forward(self, pred: np.ndarray, target, *, check: bool = True) -> float:
+    def forward(self, pred: np.ndarray, target, *, check: bool = True, sample_weight=None) -> float:
         t = self.prepare(pred, target) if check else target
+        weighted = sample_weight is not None
+        self._scale = self._row_scale(pred, sample_weight, check) if weighted else 1.0 / pred.size
         if self.from_logits:
             e = np.exp(-np.abs(pred))  # in (0, 1]: log1p(e) and sigmoid cannot overflow
             self._cache = (pred, t, e)
             loss = np.maximum(pred, 0) - pred * t + np.log1p(e)
+            if weighted:
+                return float((loss * self._scale).sum())
             return float(loss.sum()) / loss.size
         eps = _EPS[pred.dtype.char]
         p = np.minimum(np.maximum(pred, eps), 1 - eps)  # np.clip, without its wrapper's cost
         self._cache = (p, t, pred)
         # t log p + (1 - t) log(1 - p), rearranged to save two passes.
         log_q = np.log1p(-p)
+        if weighted:
+            return -float(((t * (np.log(p) - log_q) + log_q) * self._scale).sum())
         return -(float(np.vdot(t, np.log(p) - log_q)) + float(log_q.sum())) / p.size
 
     def backward(self) -> np.ndarray:
@@ -178,8 +209,8 @@ class BinaryCrossEntropy(Loss):
             raise self._not_run()
         p, t, e = self._cache
         if self.from_logits:
-            return (np.where(p >= 0, 1.0, e) / (1.0 + e) - t) * (1.0 / p.size)
-        return (p - t) / (p * (1 - p)) * (1.0 / p.size)
+            return (np.where(p >= 0, 1.0, e) / (1.0 + e) - t) * self._scale
+        return (p - t) / (p * (1 - p)) * self._scale
 
     def backward_through(self, layer) -> np.ndarray | None:
         r"""After a ``Sigmoid``: :math:`dL/dz = (\sigma(z) - t) / N`, from the unclipped output.
@@ -190,7 +221,7 @@ class BinaryCrossEntropy(Loss):
         if self.from_logits or type(layer) is not Sigmoid or self._cache is None:
             return None
         _, t, pred = self._cache
-        return (pred - t) * (1.0 / pred.size)
+        return (pred - t) * self._scale
 
     def __repr__(self) -> str:
         return f"BinaryCrossEntropy(from_logits={self.from_logits})"
@@ -212,7 +243,7 @@ class CrossEntropy(Loss):
     classification = True
 
     def __init__(self) -> None:
-        self._cache = None
+        self._cache, self._scale = None, None
 
     def prepare(self, pred: np.ndarray, target) -> np.ndarray:
         """Class labels ``(n,)`` checked against the number of outputs, or rows
@@ -241,13 +272,21 @@ class CrossEntropy(Loss):
             )
         return target
 
-    def forward(self, pred: np.ndarray, target, *, check: bool = True) -> float:
+    def forward(self, pred: np.ndarray, target, *, check: bool = True, sample_weight=None) -> float:
         t = self.prepare(pred, target) if check else target
         n = pred.shape[0]
         shifted = pred - pred.max(axis=1, keepdims=True)
         e = np.exp(shifted)
         sums = e.sum(axis=1)
         self._cache = (e, sums, t)
+        if sample_weight is not None:
+            self._scale = self._row_scale(pred, sample_weight, check)
+            if t.ndim == 1:
+                row_losses = np.log(sums) - shifted[np.arange(n), t]
+            else:
+                row_losses = -(t * (shifted - np.log(sums)[:, None])).sum(axis=1)
+            return float(np.vdot(row_losses, self._scale))
+        self._scale = 1.0 / n
         if t.ndim == 1:  # labels: pick each row's log-probability of its class
             return float(np.log(sums).sum() - shifted[np.arange(n), t].sum()) / n
         return -float(np.vdot(t, shifted - np.log(sums)[:, None])) / n
@@ -262,7 +301,7 @@ class CrossEntropy(Loss):
             grad[np.arange(n), t] -= 1
         else:
             grad = e * (t.sum(axis=1) / sums)[:, None] - t
-        grad *= 1.0 / n
+        grad *= self._scale  # 1/n, or each row's w_i / sum(w)
         return grad
 
 

@@ -273,9 +273,10 @@ class Sequential:
         """Train the network; see :func:`layerwise.training.fit` for every option."""
         return training.fit(self, X, y, **kwargs)
 
-    def evaluate(self, X, y, *, loss, batch_size: int | None = None) -> dict[str, float]:
-        """Mean loss (and accuracy for classification losses) on ``(X, y)``."""
-        return training.evaluate(self, X, y, loss=loss, batch_size=batch_size)
+    def evaluate(self, X, y, *, loss, **kwargs) -> dict[str, float]:
+        """Mean loss (and accuracy for classification losses) on ``(X, y)``; see
+        :func:`layerwise.training.evaluate` for the options (weights, metrics)."""
+        return training.evaluate(self, X, y, loss=loss, **kwargs)
 
     # -- parameters ----------------------------------------------------------------
 

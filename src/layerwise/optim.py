@@ -12,11 +12,12 @@ net is ~1.3x faster that way; PERF-NOTES). The arithmetic is the same either way
 
 from __future__ import annotations
 
+import bisect
 import math
 
 import numpy as np
 
-from layerwise._checks import LayerwiseError, real_number
+from layerwise._checks import LayerwiseError, positive_int, real_number
 
 
 class DivergenceError(LayerwiseError):
@@ -63,16 +64,32 @@ class Optimizer:
         ``optimizer.initial_lr`` keeps the value it started from.
     weight_decay : float
         See each optimizer for how it is applied.
+    decay_biases : bool, default True
+        False: weight decay leaves the biases alone (every parameter with one dimension),
+        as scikit-learn's ``alpha`` does; True decays every parameter, as ``torch.optim``.
+    clip_value : float or None
+        If set, every gradient element is clamped to ``[-clip_value, clip_value]``
+        (``torch.nn.utils.clip_grad_value_``) before the update.
     clip_norm : float or None
         If set, gradients are scaled so that their global L2 norm is at most this
-        (``torch.nn.utils.clip_grad_norm_``) before the update.
+        (``torch.nn.utils.clip_grad_norm_``) before the update, after ``clip_value``.
     """
 
     slots: tuple[str, ...] = ()  # names of the per-parameter state buffers
 
-    def __init__(self, lr: float, *, weight_decay: float = 0.0, clip_norm: float | None = None):
+    def __init__(
+        self,
+        lr: float,
+        *,
+        weight_decay: float = 0.0,
+        decay_biases: bool = True,
+        clip_value: float | None = None,
+        clip_norm: float | None = None,
+    ):
         self.lr = self.initial_lr = _non_negative(lr, "lr")
         self.weight_decay = _non_negative(weight_decay, "weight_decay")
+        self.decay_biases = bool(decay_biases)
+        self.clip_value = None if clip_value is None else _non_negative(clip_value, "clip_value")
         self.clip_norm = None if clip_norm is None else _non_negative(clip_norm, "clip_norm")
         self.step_count = 0
         self._key: tuple[int, ...] | None = None
@@ -84,6 +101,8 @@ class Optimizer:
         self._scratch: list[np.ndarray] = []
         self._state: dict[str, list[np.ndarray]] = {}
         self._pending: dict[str, np.ndarray] | None = None
+        self._decay_masks: list[np.ndarray | None] = []  # 1 on weights, 0 on biases
+        self._decays: tuple[float, list] = (math.nan, [])  # see _decay
 
     def config(self) -> dict:
         """The constructor arguments, JSON-ready (what checkpoints store)."""
@@ -93,6 +112,8 @@ class Optimizer:
         return {
             "lr": self.initial_lr,
             "weight_decay": self.weight_decay,
+            "decay_biases": self.decay_biases,
+            "clip_value": self.clip_value,
             "clip_norm": self.clip_norm,
         }
 
@@ -123,6 +144,11 @@ class Optimizer:
         sq_norm = _sum_of_squares(self._g)
         if not math.isfinite(sq_norm):
             raise DivergenceError("a gradient holds NaN or infinite values")
+        if self.clip_value is not None:
+            for g in self._g:
+                np.clip(g, -self.clip_value, self.clip_value, out=g)
+            if self.clip_norm is not None:
+                sq_norm = _sum_of_squares(self._g)
         if self.clip_norm is not None:
             scale = self.clip_norm / (math.sqrt(sq_norm) + 1e-6)
             if scale < 1.0:
@@ -138,6 +164,18 @@ class Optimizer:
 
     def _update(self) -> None:
         raise NotImplementedError
+
+    def _decay(self) -> list:
+        """The weight decay of each buffer: ``weight_decay`` itself, or with
+        ``decay_biases=False`` an array holding it on the weights and 0 on the biases
+        (rebuilt only when ``weight_decay`` changes)."""
+        wd = self.weight_decay
+        if self._decays[0] != wd:
+            if self.decay_biases:
+                self._decays = (wd, [wd] * len(self._p))
+            else:
+                self._decays = (wd, [wd * mask for mask in self._decay_masks])
+        return self._decays[1]
 
     def _bind(self, params) -> None:
         """Align the state with ``params`` (a no-op when they are the same as last step)."""
@@ -165,14 +203,18 @@ class Optimizer:
         carried = self._export() if self._key is not None else self._pending
         ps, gs = [p for p, _ in pairs], [g for _, g in pairs]
         flat_p, flat_g = flat_base(ps), flat_base(gs)
+        masks = [np.full(p.shape, float(p.ndim > 1), p.dtype) for p in ps]  # biases: 1-D
         if flat_p is not None and flat_g is not None:
             self._p, self._g = [flat_p], [flat_g]
             self._state = {slot: [np.zeros_like(flat_p)] for slot in self.slots}
             self._named = {slot: _split(state[0], ps, names) for slot, state in self._state.items()}
+            masks = [np.concatenate([m.ravel() for m in masks])]
         else:
             self._p, self._g = ps, gs
             self._state = {slot: [np.zeros_like(p) for p in ps] for slot in self.slots}
             self._named = {slot: dict(zip(names, arrays)) for slot, arrays in self._state.items()}
+        self._decay_masks = masks if not self.decay_biases else [None] * len(self._p)
+        self._decays = (math.nan, [])
         self._names = names
         # Room for the intermediate terms of an update: a fresh parameter-sized array per
         # term would cost page faults on large networks (~5 % of an MNIST-sized step).
@@ -303,9 +345,17 @@ class SGD(Optimizer):
         nesterov: bool = False,
         weight_decay: float = 0.0,
         *,
+        decay_biases: bool = True,
+        clip_value: float | None = None,
         clip_norm: float | None = None,
     ):
-        super().__init__(lr, weight_decay=weight_decay, clip_norm=clip_norm)
+        super().__init__(
+            lr,
+            weight_decay=weight_decay,
+            decay_biases=decay_biases,
+            clip_value=clip_value,
+            clip_norm=clip_norm,
+        )
         self.momentum = _non_negative(momentum, "momentum")
         self.nesterov = bool(nesterov)
         if self.nesterov and self.momentum == 0:
@@ -316,10 +366,11 @@ class SGD(Optimizer):
         return {"momentum": self.momentum, "nesterov": self.nesterov, **super()._hyper()}
 
     def _update(self) -> None:
-        lr, mu, wd = self.lr, self.momentum, self.weight_decay
+        lr, mu = self.lr, self.momentum
         buffers = self._state.get("momentum_buffer", [None] * len(self._p))
-        for theta, g, b, step in zip(self._p, self._g, buffers, self._scratch):
-            if wd:
+        decays = self._decay()
+        for theta, g, b, step, wd in zip(self._p, self._g, buffers, self._scratch, decays):
+            if self.weight_decay:
                 g = g + wd * theta
             if mu:
                 b *= mu
@@ -353,9 +404,17 @@ class RMSProp(Optimizer):
         centered: bool = False,
         weight_decay: float = 0.0,
         *,
+        decay_biases: bool = True,
+        clip_value: float | None = None,
         clip_norm: float | None = None,
     ):
-        super().__init__(lr, weight_decay=weight_decay, clip_norm=clip_norm)
+        super().__init__(
+            lr,
+            weight_decay=weight_decay,
+            decay_biases=decay_biases,
+            clip_value=clip_value,
+            clip_norm=clip_norm,
+        )
         self.alpha = _fraction(alpha, "alpha")
         self.eps = _non_negative(eps, "eps")
         self.momentum = _non_negative(momentum, "momentum")
@@ -376,9 +435,10 @@ class RMSProp(Optimizer):
         }
 
     def _update(self) -> None:
-        lr, alpha, eps, mu, wd = self.lr, self.alpha, self.eps, self.momentum, self.weight_decay
-        for i, (theta, g, step) in enumerate(zip(self._p, self._g, self._scratch)):
-            if wd:
+        lr, alpha, eps, mu = self.lr, self.alpha, self.eps, self.momentum
+        decays = self._decay()
+        for i, (theta, g, step, wd) in enumerate(zip(self._p, self._g, self._scratch, decays)):
+            if self.weight_decay:
                 g = g + wd * theta
             v = self._state["square_avg"][i]
             v *= alpha
@@ -428,9 +488,17 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         *,
+        decay_biases: bool = True,
+        clip_value: float | None = None,
         clip_norm: float | None = None,
     ):
-        super().__init__(lr, weight_decay=weight_decay, clip_norm=clip_norm)
+        super().__init__(
+            lr,
+            weight_decay=weight_decay,
+            decay_biases=decay_biases,
+            clip_value=clip_value,
+            clip_norm=clip_norm,
+        )
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise LayerwiseError(f"betas must be a pair (beta1, beta2); got {betas!r}.")
         self.betas = (_fraction(betas[0], "betas[0]"), _fraction(betas[1], "betas[1]"))
@@ -440,7 +508,7 @@ class Adam(Optimizer):
         return {"betas": list(self.betas), "eps": self.eps, **super()._hyper()}
 
     def _update(self) -> None:
-        lr, (beta1, beta2), eps, wd = self.lr, self.betas, self.eps, self.weight_decay
+        lr, (beta1, beta2), eps = self.lr, self.betas, self.eps
         t = self.step_count
         # torch's m / (sqrt(v) / c + eps) * lr / (1 - beta1^t), with c = sqrt(1 - beta2^t),
         # rearranged as m / (sqrt(v) + eps c) * (lr c / (1 - beta1^t)): one pass less.
@@ -448,10 +516,11 @@ class Adam(Optimizer):
         step_size = lr * c / (1 - beta1**t)
         eps_c = eps * c
         m_all, v_all = self._state["exp_avg"], self._state["exp_avg_sq"]
-        for theta, g, m, v, step in zip(self._p, self._g, m_all, v_all, self._scratch):
-            if wd and self._decoupled:
+        state = zip(self._p, self._g, m_all, v_all, self._scratch, self._decay())
+        for theta, g, m, v, step, wd in state:
+            if self.weight_decay and self._decoupled:
                 theta *= 1 - lr * wd
-            elif wd:
+            elif self.weight_decay:
                 g = g + wd * theta
             m *= beta1
             np.multiply(g, 1 - beta1, out=step)
@@ -485,9 +554,19 @@ class AdamW(Adam):
         eps: float = 1e-8,
         weight_decay: float = 1e-2,
         *,
+        decay_biases: bool = True,
+        clip_value: float | None = None,
         clip_norm: float | None = None,
     ):
-        super().__init__(lr, betas, eps, weight_decay, clip_norm=clip_norm)
+        super().__init__(
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            decay_biases=decay_biases,
+            clip_value=clip_value,
+            clip_norm=clip_norm,
+        )
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
@@ -540,7 +619,7 @@ class Schedule:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k[0] != "_")
         return f"{type(self).__name__}({args})"
 
 
@@ -605,6 +684,256 @@ class LinearWarmup(Schedule):
         return base_lr if self.after is None else self.after(t - self.warmup, base_lr)
 
 
+class MultiStepDecay(Schedule):
+    """Multiply the rate by ``gamma`` at each milestone (torch's ``MultiStepLR``).
+
+    ``lr = base_lr * gamma ** k``, with ``k`` the number of milestones ``<= t``.
+
+    Parameters
+    ----------
+    milestones : sequence of int
+        The counts at which the rate drops, increasing, e.g. ``(30, 80)``.
+    gamma : float, default 0.1
+
+    Examples
+    --------
+    >>> [MultiStepDecay([2, 4], gamma=0.5)(t, 1.0) for t in range(6)]
+    [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    """
+
+    def __init__(self, milestones, gamma: float = 0.1):
+        self.milestones = _milestones(milestones, "milestones", minimum=0)
+        self.gamma = _non_negative(gamma, "gamma")
+
+    def __call__(self, t: int, base_lr: float) -> float:
+        return base_lr * self.gamma ** bisect.bisect_right(self.milestones, t)
+
+
+class PolynomialDecay(Schedule):
+    r"""Decay to 0 along a polynomial over ``total_iters`` counts, then stay at 0.
+
+    :math:`\eta_t = \eta_0 (1 - \min(t, T) / T)^p` (torch's ``PolynomialLR``; ``power=1``
+    is a straight line).
+
+    Parameters
+    ----------
+    total_iters : int
+        :math:`T`, the counts until the rate reaches 0.
+    power : float, default 1.0
+        :math:`p`.
+    """
+
+    def __init__(self, total_iters: int, power: float = 1.0):
+        self.total_iters = positive_int(total_iters, "total_iters")
+        self.power = _non_negative(power, "power")
+
+    def __call__(self, t: int, base_lr: float) -> float:
+        return base_lr * (1.0 - min(t, self.total_iters) / self.total_iters) ** self.power
+
+
+class CosineWarmRestarts(Schedule):
+    r"""Cosine annealing from ``base_lr`` to ``min_lr`` that restarts every cycle (SGDR).
+
+    :math:`\eta_t = \eta_{min} + (\eta_0 - \eta_{min}) (1 + \cos(\pi T_{cur} / T_i)) / 2`,
+    with :math:`T_{cur}` the counts since the last restart and :math:`T_i` the length of
+    the current cycle: ``t_0`` for the first, ``t_mult`` times the previous one after.
+    As torch's ``CosineAnnealingWarmRestarts``, whose recursion this computes in closed
+    form with integers, so the rates are the same floats.
+
+    Parameters
+    ----------
+    t_0 : int
+        Length of the first cycle.
+    t_mult : int, default 1
+        Growth of the cycle length at each restart (1: all cycles the same).
+    min_lr : float, default 0.0
+        :math:`\eta_{min}` (torch's ``eta_min``).
+
+    References: Loshchilov & Hutter, "SGDR: Stochastic gradient descent with warm
+    restarts" (ICLR 2017).
+    """
+
+    def __init__(self, t_0: int, t_mult: int = 1, min_lr: float = 0.0):
+        self.t_0 = positive_int(t_0, "t_0")
+        self.t_mult = positive_int(t_mult, "t_mult")
+        self.min_lr = _non_negative(min_lr, "min_lr")
+
+    def __call__(self, t: int, base_lr: float) -> float:
+        t_i, t_cur = self.t_0, t
+        if self.t_mult == 1:
+            t_cur = t % self.t_0
+        while t_cur >= t_i:  # at most log(t) cycles when they grow
+            t_cur -= t_i
+            t_i *= self.t_mult
+        return self.min_lr + (base_lr - self.min_lr) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
+
+
+def _anneal_cos(start: float, end: float, pct: float) -> float:
+    return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+
+
+def _anneal_linear(start: float, end: float, pct: float) -> float:
+    return (end - start) * pct + start
+
+
+_ANNEALING = {"cos": _anneal_cos, "linear": _anneal_linear}
+
+
+class OneCycle(Schedule):
+    r"""The 1cycle policy: up from ``max_lr / div_factor`` to ``max_lr``, then far below.
+
+    As torch's ``OneCycleLR`` (counted in steps, ``per="step"``): over the first
+    ``pct_start`` of ``total_steps`` the rate anneals from
+    :math:`\eta_{init} = \eta_{max} / d` to :math:`\eta_{max}`, then to
+    :math:`\eta_{init} / d_{final}` at the last step. With ``three_phase`` it comes back
+    down to :math:`\eta_{init}` over as many steps as it went up, then anneals to the
+    minimum (the paper's form; the default two phases are fastai's). Past the last step
+    the rate stays at the minimum (torch raises there).
+
+    The rate comes from ``max_lr`` alone: the ``base_lr`` argument (the optimizer's own
+    ``lr``) is ignored, as torch overwrites ``initial_lr``. torch's ``OneCycleLR`` also
+    cycles the momentum (``cycle_momentum=True``: 0.95 down to 0.85 and back); a schedule
+    sets only the rate, so this one does not (it equals torch with
+    ``cycle_momentum=False``).
+
+    Parameters
+    ----------
+    max_lr : float
+        :math:`\eta_{max}`, the peak rate.
+    total_steps : int
+        The steps of the whole cycle (``epochs * steps_per_epoch``).
+    pct_start : float, default 0.3
+        Fraction of the steps spent going up (at most 0.5 with ``three_phase``).
+    anneal_strategy : {"cos", "linear"}
+    div_factor : float, default 25.0
+        :math:`d`: the first rate is ``max_lr / div_factor``.
+    final_div_factor : float, default 1e4
+        :math:`d_{final}`: the last rate is ``max_lr / div_factor / final_div_factor``.
+    three_phase : bool, default False
+
+    Examples
+    --------
+    >>> schedule = OneCycle(0.1, total_steps=100)
+    >>> round(schedule(0, None), 15), schedule(29, None), schedule(99, None)
+    (0.004, 0.1, 4e-07)
+
+    References: Smith & Topin, "Super-convergence: very fast training of neural networks
+    using large learning rates" (arXiv:1708.07120, 2017); Smith, "A disciplined approach
+    to neural network hyper-parameters: part 1" (arXiv:1803.09820, 2018).
+    """
+
+    def __init__(
+        self,
+        max_lr: float,
+        total_steps: int,
+        *,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+    ):
+        self.max_lr = real_number(max_lr, "max_lr", minimum=0.0, strict=True)
+        self.total_steps = positive_int(total_steps, "total_steps")
+        self.pct_start = _fraction(pct_start, "pct_start")
+        if anneal_strategy not in _ANNEALING:
+            raise LayerwiseError(
+                f"Unknown anneal_strategy {anneal_strategy!r}; known: {', '.join(_ANNEALING)}."
+            )
+        self.anneal_strategy = anneal_strategy
+        self.div_factor = real_number(div_factor, "div_factor", minimum=0.0, strict=True)
+        self.final_div_factor = real_number(
+            final_div_factor, "final_div_factor", minimum=0.0, strict=True
+        )
+        self.three_phase = bool(three_phase)
+        if self.three_phase and self.pct_start > 0.5:
+            raise LayerwiseError(
+                f"OneCycle(three_phase=True) goes up and down over 2 * pct_start of the steps, "
+                f"so pct_start must be at most 0.5; got {pct_start!r}."
+            )
+        # torch's phases: (last step of the phase, rate at its start, rate at its end).
+        initial = self.max_lr / self.div_factor
+        final = initial / self.final_div_factor
+        up = float(self.pct_start * self.total_steps) - 1
+        last = self.total_steps - 1
+        if self.three_phase:
+            down = float(2 * self.pct_start * self.total_steps) - 2
+            self._phases = [(up, initial, self.max_lr), (down, self.max_lr, initial)]
+            self._phases.append((last, initial, final))
+        else:
+            self._phases = [(up, initial, self.max_lr), (last, self.max_lr, final)]
+
+    def __call__(self, t: int, base_lr: float) -> float:
+        t = min(t, self.total_steps - 1)
+        start = 0.0
+        for i, (end, lr_start, lr_end) in enumerate(self._phases):
+            if t <= end or i == len(self._phases) - 1:
+                # A phase one step long (torch divides by zero) is at its end rate.
+                pct = (t - start) / (end - start) if end != start else 1.0
+                return _ANNEALING[self.anneal_strategy](lr_start, lr_end, pct)
+            start = end
+        raise AssertionError("unreachable: the last phase takes every t")
+
+
+class SequentialSchedule(Schedule):
+    """One schedule after another, each counted from its milestone (torch's
+    ``SequentialLR``).
+
+    ``schedules[i]`` runs from ``milestones[i - 1]`` (0 for the first) with the count
+    ``t - milestones[i - 1]``; every schedule gets the same ``base_lr``. E.g. a warm-up
+    over 5 counts then a cosine decay over 95::
+
+        SequentialSchedule([LinearWarmup(5), CosineDecay(95)], milestones=[5])
+
+    which is ``LinearWarmup(5, after=CosineDecay(95))``.
+
+    Parameters
+    ----------
+    schedules : sequence of Schedule or callable (t, base_lr) -> lr
+    milestones : sequence of int
+        Increasing positive counts, one fewer than ``schedules``.
+    """
+
+    def __init__(self, schedules, milestones):
+        if not isinstance(schedules, (list, tuple)) or not schedules:
+            raise LayerwiseError(
+                f"SequentialSchedule needs a non-empty list of schedules; got {schedules!r}."
+            )
+        for i, schedule in enumerate(schedules):
+            if not callable(schedule):
+                raise LayerwiseError(
+                    f"schedules[{i}] must be a schedule, callable (t, base_lr) -> lr; "
+                    f"got {schedule!r}."
+                )
+        self.schedules = list(schedules)
+        self.milestones = _milestones(milestones, "milestones", minimum=1)
+        if len(self.milestones) != len(self.schedules) - 1:
+            raise LayerwiseError(
+                f"SequentialSchedule needs one milestone fewer than schedules (where each "
+                f"next one starts): got {len(self.schedules)} schedules and milestones "
+                f"{list(self.milestones)!r}."
+            )
+
+    def __call__(self, t: int, base_lr: float) -> float:
+        i = bisect.bisect_right(self.milestones, t)
+        start = self.milestones[i - 1] if i else 0
+        return self.schedules[i](t - start, base_lr)
+
+
+def _milestones(values, name: str, *, minimum: int) -> tuple[int, ...]:
+    """``values`` as a tuple of increasing integers ``>= minimum``."""
+    try:
+        counts = tuple(values)
+    except TypeError:
+        raise LayerwiseError(f"{name} must be a list of integers; got {values!r}.") from None
+    for count in counts:
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < minimum:
+            raise LayerwiseError(f"{name} must be integers >= {minimum}; got {list(counts)!r}.")
+    if any(b <= a for a, b in zip(counts, counts[1:])):
+        raise LayerwiseError(f"{name} must be strictly increasing; got {list(counts)!r}.")
+    return tuple(int(c) for c in counts)
+
+
 def _non_negative(value, name: str) -> float:
     return real_number(value, name, minimum=0.0)
 
@@ -628,4 +957,9 @@ __all__ = [
     "ExponentialDecay",
     "CosineDecay",
     "LinearWarmup",
+    "MultiStepDecay",
+    "PolynomialDecay",
+    "CosineWarmRestarts",
+    "OneCycle",
+    "SequentialSchedule",
 ]

@@ -29,14 +29,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from layerwise import losses as _losses
+from layerwise import metrics as _metrics
 from layerwise import optim as _optim
 from layerwise._checks import (
     LayerwiseError,
     LayerwiseWarning,
     as_matrix,
     check_finite,
+    check_sample_weight,
     numeric_array,
     positive_int,
+    real_number,
 )
 from layerwise.callbacks import Callback, History
 from layerwise.optim import DivergenceError
@@ -56,12 +59,18 @@ class TrainingState:
         ``bit_generator.state`` of the generator that shuffles the batches.
     history : dict
         ``History.history`` so far.
+    losses : list of float
+        The loss of every step so far (``Session.losses``).
+    callbacks : list of (str, dict)
+        Each callback's type name and ``state_dict()``, in order.
     """
 
     epoch: int = 0
     step: int = 0
     rng_state: dict | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
+    losses: list[float] = field(default_factory=list)
+    callbacks: list[tuple[str, dict]] = field(default_factory=list)
 
 
 class Session:
@@ -85,10 +94,27 @@ class Session:
     seed : int or None
         Seed of the session's generator (batch order, drawn samples); the same seed
         repeats the run bit for bit.
-    validation_data : (X_val, y_val), optional
-        Evaluated at the end of every epoch (``val_loss``, ``val_accuracy``).
+    validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+        Evaluated at the end of every epoch (``val_loss``, ``val_accuracy``, ``val_*``
+        for each metric).
     callbacks : sequence of Callback
         Their hooks get the session.
+    sample_weight : array (n,), optional
+        A non-negative weight per row of the arrays: the loss of a batch is the weighted
+        mean (see :mod:`layerwise.losses`), so for full-batch training a weight of 2
+        equals the row repeated. The epoch's loss and accuracy are weighted the same way.
+    class_weight : dict or "balanced", optional
+        A weight per class (``{label: weight}``; classes left out weigh 1), multiplied
+        into ``sample_weight``; ``"balanced"`` is scikit-learn's
+        ``n_samples / (n_classes * count)``. For ``CrossEntropy`` and single-output
+        ``BinaryCrossEntropy`` (classes 0 and 1) on arrays.
+    metrics : sequence of str or callable
+        Computed over each epoch's predictions and over the validation data, recorded in
+        the history under their names (``"mae"``, ``"val_mae"``...): names as
+        :func:`layerwise.metrics.get` knows them (``"accuracy"``, ``"top_k_accuracy"``,
+        ``"mse"``, ``"mae"``, ``"r2"``...) or functions ``f(y_true, y_pred)``. They see
+        the targets as given and the predictions as probabilities for the classification
+        losses (softmax rows for ``CrossEntropy``), the raw outputs otherwise.
     steps_per_epoch : int, optional
         For a data callable: the steps that make an epoch (with None, ``step`` never
         ends an epoch and ``run`` cannot be used). Arrays: ``ceil(n / batch_size)``.
@@ -135,6 +161,9 @@ class Session:
         callbacks=(),
         steps_per_epoch: int | None = None,
         on_divergence: str = "raise",
+        sample_weight=None,
+        class_weight=None,
+        metrics=(),
     ):
         self.model = model
         self.loss = _losses.get(loss)
@@ -153,6 +182,10 @@ class Session:
                 )
             if steps_per_epoch is not None:
                 steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch")
+            if sample_weight is not None or class_weight is not None:
+                raise LayerwiseError(
+                    "sample_weight and class_weight are for (X, y) arrays, not a data callable."
+                )
             self._draw, self._X, self._y = data, None, None
             self._size = batch_size
         else:
@@ -169,15 +202,28 @@ class Session:
             self._size = len(X) if batch_size is None else min(batch_size, len(X))
             steps_per_epoch = -(-len(X) // self._size)
         self.batch_size, self.shuffle, self.steps_per_epoch = batch_size, shuffle, steps_per_epoch
+        self._weights_of_rows = None  # the sample weights times the class weights, or None
+        if self._X is not None:
+            self._weights_of_rows = _row_weights(
+                self.loss, self._y, sample_weight, class_weight, "Session"
+            )
         self._validation = None
         if validation_data is not None:
-            Xv, yv = _pair(validation_data, "validation_data")
+            Xv, yv, wv = _triple(validation_data, "validation_data")
             Xv = as_matrix(Xv, "validation X", dtype)
             width = getattr(model, "in_features", None) if self._X is None else self._X.shape[1]
             if width is not None and Xv.shape[1] != width:
                 raise LayerwiseError(f"validation X has {Xv.shape[1]} features but X has {width}.")
             yv = _as_targets(yv, len(Xv), dtype, "validation y")
-            self._validation = (Xv, _prepared_targets(model, self.loss, Xv, yv, "validation y"))
+            yv = _prepared_targets(model, self.loss, Xv, yv, "validation y")
+            wv = _row_weights(self.loss, yv, wv, None, "validation_data")
+            self._validation = (Xv, yv, wv)
+        weighted = self._weights_of_rows is not None or (
+            self._validation is not None and self._validation[2] is not None
+        )
+        if weighted and not _takes(self.loss.forward, "sample_weight"):
+            raise LayerwiseError(f"{self.loss!r}.forward takes no sample_weight.")
+        self.metrics = _resolve_metrics(metrics, self.loss)
 
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -214,6 +260,7 @@ class Session:
         self._losses: list[float] = []
         self._position, self._order = 0, None  # steps into the current epoch, its order
         self._total, self._correct, self._seen, self._elapsed = 0.0, 0.0, 0, 0.0
+        self._outputs: list[tuple] = []  # the epoch's (pred, target, weight), for metrics
         self._guard = None
 
     # -- advancing -----------------------------------------------------------------
@@ -280,7 +327,9 @@ class Session:
             c for c in self.callbacks if type(c).on_batch_end is not Callback.on_batch_end
         ]
         per_epoch, X, y, size = self.steps_per_epoch, self._X, self._y, self._size
-        truths = self._truth
+        truths, weights, keep = self._truth, self._weights_of_rows, self._outputs.append
+        collect = bool(self.metrics)
+        wb = None
         if per_epoch is None:  # a stream without epochs: the guard restores to this call
             self._mark()
         clock = time.perf_counter()
@@ -298,25 +347,31 @@ class Session:
                     xb, yb = X[start : start + size], y[start : start + size]
                     if truths is not None:
                         truth = truths[start : start + size]
+                    if weights is not None:
+                        wb = weights[start : start + size]
                 else:
                     idx = self._order[self._position * size : (self._position + 1) * size]
                     # take() is ~3x faster than fancy indexing X[idx] (PERF-NOTES).
                     xb, yb = X.take(idx, axis=0), y.take(idx, axis=0)
                     if truths is not None:
                         truth = truths.take(idx, axis=0)
+                    if weights is not None:
+                        wb = weights.take(idx)
                 try:
-                    value, pred = _step(model, loss, optimizer, xb, yb, params, checked)
+                    value, pred = _step(model, loss, optimizer, xb, yb, params, checked, wb)
                 except DivergenceError as e:
                     self._elapsed += time.perf_counter() - clock
                     return self._diverged(e)
                 self.steps += 1
                 self._position += 1
                 record(value)
-                rows = len(xb)
+                rows = len(xb) if wb is None else float(wb.sum())  # what the mean divides by
                 self._total += value * rows
                 self._seen += rows
                 if count is not None:
-                    self._correct += count(pred, yb if truth is None else truth)
+                    self._correct += count(pred, yb if truth is None else truth, wb)
+                if collect:
+                    keep((pred.copy(), yb, wb))
                 for c in batch_callbacks:
                     c.on_batch_end(self, self.steps, value)
                 if self._position == per_epoch:
@@ -361,13 +416,21 @@ class Session:
         shuffled = self.shuffle and self._X is not None and self._size < n
         self._order = self.rng.permutation(n) if shuffled else None
         self._total, self._correct, self._seen, self._elapsed = 0.0, 0.0, 0, 0.0
+        self._outputs = []
         for c in self.callbacks:
             c.on_epoch_begin(self, self.epoch)
 
     def _end_epoch(self) -> None:
         logs = self.running_logs
+        if self.metrics:
+            preds, targets, weights = zip(*self._outputs)
+            pred, target = np.concatenate(preds), np.concatenate(targets)
+            weight = None if weights[0] is None else np.concatenate(weights)
+            logs.update(_metric_logs(self.metrics, self.loss, target, pred, weight))
+            self._outputs = []
         if self._validation is not None:
-            val = _evaluate(self.model, *self._validation, self.loss, 4096)
+            Xv, yv, wv = self._validation
+            val = _evaluate(self.model, Xv, yv, self.loss, 4096, wv, self.metrics)
             logs.update({f"val_{k}": v for k, v in val.items()})
         logs["lr"] = self.optimizer.lr
         logs["time"] = self._elapsed
@@ -401,15 +464,30 @@ class Session:
             step=self.steps,
             rng_state=self.rng.bit_generator.state,
             history={k: list(v) for k, v in self.history.history.items()},
+            losses=list(self._losses),
+            callbacks=[(type(c).__name__, c.state_dict()) for c in self.callbacks],
         )
 
     def load_state(self, state: TrainingState) -> None:
-        """Continue from a checkpoint file's state (between two epochs)."""
+        """Continue from a checkpoint file's state (between two epochs).
+
+        Each saved callback state goes to the next callback of the same type, in order;
+        callbacks without a saved state start afresh.
+        """
         self.epoch, self.steps = state.epoch, state.step
         if state.rng_state is not None:
             self.rng.bit_generator.state = state.rng_state
         self.history = History(state.history)
+        self._losses = list(state.losses)
         self._position, self._order = 0, None
+        waiting = list(self.callbacks)
+        for name, saved in state.callbacks:
+            if not saved:
+                continue
+            match = next((c for c in waiting if type(c).__name__ == name), None)
+            if match is not None:
+                waiting = waiting[waiting.index(match) + 1 :]
+                match.load_state_dict(saved)
 
     def fit_config(self) -> dict:
         """The ``fit`` arguments a checkpoint file keeps to resume this run."""
@@ -428,8 +506,10 @@ class Session:
             "counters": (self.steps, self.epoch, self._position),
             "order": None if self._order is None else self._order.copy(),
             "epoch_sums": (self._total, self._correct, self._seen, self._elapsed),
+            "outputs": list(self._outputs),
             "losses": list(self._losses),
             "history": {k: list(v) for k, v in self.history.history.items()},
+            "callbacks": [c.state_dict() for c in self.callbacks],
         }
 
     def rollback(self, name: str = "last") -> None:
@@ -450,8 +530,11 @@ class Session:
         self.steps, self.epoch, self._position = saved["counters"]
         self._order = None if saved["order"] is None else saved["order"].copy()
         self._total, self._correct, self._seen, self._elapsed = saved["epoch_sums"]
+        self._outputs = list(saved["outputs"])
         self._losses[:] = saved["losses"]
         self.history = History(saved["history"])
+        for callback, state in zip(self.callbacks, saved["callbacks"]):
+            callback.load_state_dict(state)
         self._guard = None
         if self._position:  # mid-epoch: the guard now restores to this point
             self._mark()
@@ -492,7 +575,7 @@ class Session:
             for param, copy in zip(self._weights, self._guard):
                 np.copyto(copy, param)
         self._guard_optimizer = self.optimizer._save_state(self._guard_optimizer)
-        self._guard_at = (self.steps, self._position, len(self._losses))
+        self._guard_at = (self.steps, self._position, len(self._losses), len(self._outputs))
         self._guard_sums = (self._total, self._correct, self._seen, self._elapsed)
 
     def _diverged(self, error: DivergenceError) -> bool:
@@ -503,9 +586,10 @@ class Session:
         for param, copy in zip(self._weights, self._guard):
             np.copyto(param, copy)
         self.optimizer._load_state(self._guard_optimizer)
-        self.steps, self._position, kept = self._guard_at
+        self.steps, self._position, kept, kept_outputs = self._guard_at
         self._total, self._correct, self._seen, self._elapsed = self._guard_sums
         del self._losses[kept:]
+        del self._outputs[kept_outputs:]
         if self.steps_per_epoch is None:
             where, since = f"step {failed}", "before this call to step()"
         else:
@@ -536,15 +620,21 @@ class Session:
 # -- one step ---------------------------------------------------------------------
 
 
-def _step(model, loss, optimizer, xb, yb, params, checked=None) -> tuple[float, np.ndarray]:
+def _step(
+    model, loss, optimizer, xb, yb, params, checked=None, weights=None
+) -> tuple[float, np.ndarray]:
     """Forward, loss, backward and update on one batch; returns the loss and prediction.
 
-    Raises ``DivergenceError`` before the update when the loss or a gradient is not
-    finite, and after it when the update overflowed the weights.
+    ``weights`` are the batch's sample weights (None: every row counts once). Raises
+    ``DivergenceError`` before the update when the loss or a gradient is not finite,
+    and after it when the update overflowed the weights.
     """
     checked = checked or {}
     pred = model.forward(xb, training=True, **checked)
-    value = loss.forward(pred, yb, **checked)
+    if weights is None:
+        value = loss.forward(pred, yb, **checked)
+    else:
+        value = loss.forward(pred, yb, sample_weight=weights, **checked)
     if not math.isfinite(value):
         raise DivergenceError(f"the loss is {value}")
     _backward(model, loss)
@@ -593,38 +683,135 @@ def _layer_rngs(model) -> list[np.random.Generator]:
 
 
 def _correct_counter(loss):
-    """A function counting correct predictions in a batch, or None for regression."""
+    """A function counting correct predictions in a batch (weighted, given weights),
+    or None for regression."""
     if isinstance(loss, _losses.CrossEntropy):
 
-        def count(pred, target):
+        def count(pred, target, weights=None):
             labels = target if target.ndim == 1 else target.argmax(axis=1)
-            return int(np.count_nonzero(pred.argmax(axis=1) == labels))
+            right = pred.argmax(axis=1) == labels
+            return int(np.count_nonzero(right)) if weights is None else float(weights @ right)
 
         return count
     if isinstance(loss, _losses.BinaryCrossEntropy):
         threshold = 0.0 if loss.from_logits else 0.5
 
-        def count(pred, target):
+        def count(pred, target, weights=None):
             truth = target if target.dtype == bool else target.reshape(pred.shape) > 0.5
-            return np.count_nonzero((pred > threshold) == truth) / pred.shape[1]
+            right = (pred > threshold) == truth
+            if weights is None:
+                return np.count_nonzero(right) / pred.shape[1]
+            return float(weights @ right.mean(axis=1))
 
         return count
     return None
 
 
-def _evaluate(model, X, y, loss, batch_size) -> dict[str, float]:
+def _evaluate(model, X, y, loss, batch_size, weights=None, metrics=()) -> dict[str, float]:
+    """The mean loss (and accuracy, and ``metrics``) over ``(X, y)`` in inference mode,
+    weighted by ``weights`` when given."""
     count = _correct_counter(loss)
-    total, correct = 0.0, 0.0
+    total, correct, preds = 0.0, 0.0, []
     for start in range(0, len(X), batch_size):
         xb, yb = X[start : start + batch_size], y[start : start + batch_size]
+        wb = None if weights is None else weights[start : start + batch_size]
         pred = model.forward(xb, training=False)
-        total += loss.forward(pred, yb) * len(xb)
+        if wb is None:
+            total += loss.forward(pred, yb) * len(xb)
+        else:
+            total += loss.forward(pred, yb, sample_weight=wb) * float(wb.sum())
         if count is not None:
-            correct += count(pred, yb)
-    logs = {"loss": total / len(X)}
+            correct += count(pred, yb, wb)
+        if metrics:
+            preds.append(pred)
+    seen = len(X) if weights is None else float(weights.sum())
+    logs = {"loss": total / seen}
     if count is not None:
-        logs["accuracy"] = correct / len(X)
+        logs["accuracy"] = correct / seen
+    if metrics:
+        logs.update(_metric_logs(metrics, loss, y, np.concatenate(preds), weights))
     return logs
+
+
+def _resolve_metrics(metrics, loss) -> list[tuple[str, object]]:
+    """``metrics`` as ``(name, function)`` pairs, leaving out the accuracy that a
+    classification loss records anyway."""
+    if isinstance(metrics, (str, bytes)) or callable(metrics):
+        metrics = [metrics]
+    resolved = []
+    for metric in metrics:
+        name, function = _metrics.get(metric)
+        if name == "accuracy" and loss.classification:
+            continue
+        if name in ("loss", "lr", "time") or name in (n for n, _ in resolved):
+            raise LayerwiseError(f"metrics: the name {name!r} is taken; give the function another.")
+        resolved.append((name, function))
+    return resolved
+
+
+def _metric_logs(metrics, loss, target, pred, weights) -> dict[str, float]:
+    """Each metric on the targets and the predictions as probabilities (classification)
+    or raw outputs (regression)."""
+    if isinstance(loss, _losses.CrossEntropy):
+        e = np.exp(pred - pred.max(axis=1, keepdims=True))
+        pred = e / e.sum(axis=1, keepdims=True)
+    elif isinstance(loss, _losses.BinaryCrossEntropy) and loss.from_logits:
+        pred = 1 / (1 + np.exp(-pred))
+    if pred.shape[1] == 1 and target.ndim == 1:
+        pred = pred[:, 0]
+    logs = {}
+    for name, function in metrics:
+        if weights is None:
+            value = function(target, pred)
+        else:
+            value = function(target, pred, sample_weight=weights)
+        logs[name] = float(value)
+    return logs
+
+
+def _row_weights(loss, y, sample_weight, class_weight, where: str) -> np.ndarray | None:
+    """The weight of every row: ``sample_weight`` times the weight of the row's class
+    (None when both are None), checked."""
+    if sample_weight is None and class_weight is None:
+        return None
+    n = len(y)
+    w = np.ones(n) if sample_weight is None else check_sample_weight(sample_weight, n, where)
+    if class_weight is not None:
+        w = w * _class_weights(loss, y, class_weight, where)
+    if not w.sum() > 0:
+        raise LayerwiseError(f"{where}: the sample weights sum to zero; nothing would be learned.")
+    return w
+
+
+def _class_weights(loss, y, class_weight, where: str) -> np.ndarray:
+    """The weight of each row's class: from a ``{label: weight}`` dict (others weigh 1)
+    or ``"balanced"`` (``n_samples / (n_classes * count)``, as scikit-learn)."""
+    if isinstance(loss, _losses.CrossEntropy):
+        labels = y if y.ndim == 1 else y.argmax(axis=1)
+    elif isinstance(loss, _losses.BinaryCrossEntropy) and (y.ndim == 1 or y.shape[1] == 1):
+        labels = (y.reshape(-1) > 0.5).astype(np.int64)
+    else:
+        raise LayerwiseError(
+            f"{where}: class_weight needs CrossEntropy or a one-output BinaryCrossEntropy; "
+            f"{loss!r} has no classes. Use sample_weight."
+        )
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        classes, counts = np.unique(labels, return_inverse=False, return_counts=True)
+        table = dict(zip(classes.tolist(), (len(labels) / (len(classes) * counts)).tolist()))
+    elif isinstance(class_weight, dict):
+        table = {}
+        for label, weight in class_weight.items():
+            if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
+                raise LayerwiseError(
+                    f"{where}: class_weight keys are class labels (integers); got {label!r}."
+                )
+            table[int(label)] = real_number(weight, f"{where}: class_weight[{label}]", minimum=0.0)
+    else:
+        raise LayerwiseError(
+            f"{where}: class_weight must be a dict {{label: weight}} or 'balanced'; "
+            f"got {class_weight!r}."
+        )
+    return np.array([table.get(label, 1.0) for label in range(int(labels.max()) + 1)])[labels]
 
 
 # -- input checks -------------------------------------------------------------------
@@ -634,6 +821,17 @@ def _pair(value, name: str) -> tuple:
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise LayerwiseError(f"{name} must be a pair (X, y); got {type(value).__name__}.")
     return value[0], value[1]
+
+
+def _triple(value, name: str) -> tuple:
+    """``(X, y)`` or ``(X, y, sample_weight)`` as a triple (weights None when absent)."""
+    if isinstance(value, (tuple, list)) and len(value) == 3:
+        return value[0], value[1], value[2]
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise LayerwiseError(
+            f"{name} must be (X, y) or (X, y, sample_weight); got {type(value).__name__}."
+        )
+    return value[0], value[1], None
 
 
 def _as_targets(y, n: int, dtype, name: str) -> np.ndarray:

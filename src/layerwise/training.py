@@ -11,19 +11,23 @@ from __future__ import annotations
 import importlib.util
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from tqdm import std as _tqdm_std
 
-from layerwise import _display
+from layerwise import _display, _files
 from layerwise import losses as _losses
-from layerwise._checks import LayerwiseError, as_matrix, positive_int
+from layerwise._checks import LayerwiseError, as_matrix, positive_int, real_number
 from layerwise.callbacks import Callback, EarlyStopping, History, LearningRateScheduler
 from layerwise.session import (
     Session,
     TrainingState,
     _as_targets,
     _evaluate,
+    _prepared_targets,
+    _resolve_metrics,
+    _row_weights,
     _step,
 )
 
@@ -37,6 +41,7 @@ __all__ = [
     "Callback",
     "EarlyStopping",
     "LearningRateScheduler",
+    "BackupAndRestore",
 ]
 
 
@@ -52,15 +57,31 @@ def train_step(model, loss, optimizer, xb, yb, *, params=None) -> float:
     return _step(model, loss, optimizer, xb, yb, params)[0]
 
 
-def evaluate(model, X, y, *, loss, batch_size: int | None = None) -> dict[str, float]:
+def evaluate(
+    model,
+    X,
+    y,
+    *,
+    loss,
+    batch_size: int | None = None,
+    sample_weight=None,
+    class_weight=None,
+    metrics=(),
+) -> dict[str, float]:
     """Mean loss, and accuracy for classification losses, over ``(X, y)`` in inference mode.
 
-    Returns ``{"loss": float}`` or ``{"loss": float, "accuracy": float}``.
+    ``sample_weight``, ``class_weight`` and ``metrics`` are as for ``fit``: the loss,
+    the accuracy and the metrics become weighted means.
+
+    Returns ``{"loss": float}`` or ``{"loss": float, "accuracy": float}``, and a key per
+    metric.
     """
     loss = _losses.get(loss)
     X = as_matrix(X, "X", getattr(model, "dtype", np.float32))
-    y = _as_targets(y, len(X), X.dtype, "y")
-    return _evaluate(model, X, y, loss, batch_size or 4096)
+    y = _prepared_targets(model, loss, X, _as_targets(y, len(X), X.dtype, "y"), "y")
+    weights = _row_weights(loss, y, sample_weight, class_weight, "evaluate")
+    metrics = _resolve_metrics(metrics, loss)
+    return _evaluate(model, X, y, loss, batch_size or 4096, weights, metrics)
 
 
 # -- fit ----------------------------------------------------------------------------
@@ -83,6 +104,10 @@ def fit(
     progress: bool = True,
     on_divergence: str = "raise",
     initial_state: TrainingState | None = None,
+    sample_weight=None,
+    class_weight=None,
+    metrics=(),
+    backup_dir=None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batch gradient descent.
 
@@ -124,6 +149,23 @@ def fit(
         far) or a ``LayerwiseWarning`` is issued and the history returned.
     initial_state : TrainingState, optional
         Resume from a checkpoint's state (see ``lw.load_checkpoint``).
+    sample_weight : array (n,), optional
+        A non-negative weight per sample: each batch's loss is the weighted mean, so in
+        full-batch training a weight of 2 is the same as the row twice.
+        ``validation_split`` holds out the weights with their rows.
+    class_weight : dict or "balanced", optional
+        A weight per class, multiplied into ``sample_weight`` (training rows only, as
+        Keras); ``"balanced"`` as scikit-learn's ``compute_class_weight``.
+    metrics : sequence of str or callable
+        E.g. ``["mae", "r2"]`` or ``["top_k_accuracy"]``: recorded per epoch for the
+        training batches and the validation data (``"mae"``, ``"val_mae"``); see
+        :class:`~layerwise.session.Session`.
+    backup_dir : str or Path, optional
+        Keep a backup of the run in this folder at the end of the epochs (at most one a
+        second) and, when the same ``fit`` starts again after an interruption (a crash,
+        a kill, Ctrl-C), go on from it: the result equals, bit for bit, the run that was
+        never interrupted. The backup is deleted when the run completes. See
+        :class:`BackupAndRestore`.
 
     Returns
     -------
@@ -133,8 +175,13 @@ def fit(
     if validation_split:
         if validation_data is not None:
             raise LayerwiseError("Pass validation_data or validation_split, not both.")
-        X, y, validation_data = _split_validation(model, X, y, validation_split)
+        X, y, sample_weight, validation_data = _split_validation(
+            model, X, y, validation_split, sample_weight
+        )
     callbacks = list(callbacks)
+    backup = None if backup_dir is None else BackupAndRestore(backup_dir)
+    if backup is not None:  # last, so that it saves the other callbacks' states of the epoch
+        callbacks.append(backup)
     if progress:
         callbacks.append(_Progress())
     session = Session(
@@ -148,15 +195,21 @@ def fit(
         validation_data=validation_data,
         callbacks=callbacks,
         on_divergence=on_divergence,
+        sample_weight=sample_weight,
+        class_weight=class_weight,
+        metrics=metrics,
     )
     if initial_state is not None:
         session.load_state(initial_state)
     session.epochs = epochs
+    if backup is not None:
+        backup.restore(session)
     return session.run(max(0, epochs - session.epoch))
 
 
-def _split_validation(model, X, y, fraction: float):
-    """Hold out the last ``fraction`` of ``(X, y)``, before any shuffling (as Keras)."""
+def _split_validation(model, X, y, fraction: float, sample_weight=None):
+    """Hold out the last ``fraction`` of ``(X, y)`` (and of the sample weights), before
+    any shuffling (as Keras)."""
     if not isinstance(fraction, float) or not 0 < fraction < 1:
         raise LayerwiseError(f"validation_split must be in (0, 1); got {fraction!r}.")
     X = as_matrix(X, "X", getattr(model, "dtype", np.float32))
@@ -167,7 +220,131 @@ def _split_validation(model, X, y, fraction: float):
             f"validation_split={fraction} leaves no training or no validation samples out "
             f"of {len(X)}."
         )
-    return X[:cut], y[:cut], (X[cut:], y[cut:])
+    if sample_weight is None:
+        return X[:cut], y[:cut], None, (X[cut:], y[cut:])
+    w = np.asarray(sample_weight)
+    if w.shape != (len(X),):
+        raise LayerwiseError(
+            f"sample_weight has shape {w.shape}; expected ({len(X)},), one weight per row."
+        )
+    return X[:cut], y[:cut], w[:cut], (X[cut:], y[cut:], w[cut:])
+
+
+# -- backups --------------------------------------------------------------------------
+
+
+class BackupAndRestore(Callback):
+    """Back a run up to a folder as epochs end, and go on from the backup after a crash.
+
+    As Keras' ``BackupAndRestore``, with layerwise's exact resume: the backup is a training
+    checkpoint (weights, optimizer state, the generators of the batches and of Dropout,
+    the history, the per-step losses and the callbacks' states), written atomically to
+    ``backup_dir/backup.safetensors``; :meth:`restore` puts a session back where the
+    backup left it, and the run then equals, bit for bit, one that was never
+    interrupted. ``fit(..., backup_dir=)`` does both; with a ``Session``, add the callback
+    last and call ``restore`` before running.
+
+    Parameters
+    ----------
+    backup_dir : str or Path
+        Created if missing.
+    interval : float, default 1.0
+        The least time in seconds between two backups (0: at the end of every epoch), so
+        that short epochs are not slowed down by writes; an interrupted run loses at most
+        the epochs of that interval and the one in flight.
+    delete_on_end : bool, default True
+        Delete the backup when the run reaches its last epoch (or a callback stops it),
+        not when it is interrupted or diverges.
+    """
+
+    filename = "backup.safetensors"
+
+    def __init__(self, backup_dir, *, interval: float = 1.0, delete_on_end: bool = True):
+        self.backup_dir = Path(backup_dir)
+        self.path = self.backup_dir / self.filename
+        self.interval = real_number(interval, "BackupAndRestore interval", minimum=0.0)
+        self.delete_on_end = bool(delete_on_end)
+        self._last_write = -float("inf")
+
+    def restore(self, run: Session) -> bool:
+        """Put ``run`` back where the backup left it; False when there is no backup.
+
+        Raises
+        ------
+        LayerwiseError
+            If the backup is damaged, or is of another run (another model, optimizer,
+            loss or batching): delete it, or choose another folder.
+        """
+        if not self.path.is_file():
+            return False
+        tensors, meta = _files.read(self.path)
+        where = f"The backup {str(self.path)!r}"
+        if meta.get("kind") != "checkpoint":
+            raise LayerwiseError(f"{where} is not a training checkpoint.")
+        model_config = getattr(run.model, "config", lambda: None)()
+        saved_optimizer = {
+            k: v for k, v in meta.get("optimizer", {}).items() if k not in ("step", "current_lr")
+        }
+        for what, saved, current in (
+            ("model", meta.get("model"), model_config),
+            ("optimizer", saved_optimizer, run.optimizer.config()),
+            ("loss", meta.get("loss"), _files.loss_config(run.loss)),
+            (
+                "batching",
+                _batching(meta.get("training", {}).get("fit", {})),
+                _batching(run.fit_config()),
+            ),
+        ):
+            if saved != current:
+                raise LayerwiseError(
+                    f"{where} is of another run: its {what} is {saved}, this run's is "
+                    f"{current}. Delete it to start afresh, or use another backup_dir."
+                )
+        try:
+            training = meta["training"]
+            state = _files.training_state(training, tensors)
+            weights = _files.model_tensors(tensors)
+            if weights.keys() != run.params.keys():
+                raise LayerwiseError("its tensors do not match the model's parameters")
+            opt = meta["optimizer"]
+            run.optimizer.load_state_dict(
+                {
+                    "step": opt["step"],
+                    "lr": opt["current_lr"],
+                    "buffers": _files.optimizer_buffers(tensors),
+                }
+            )
+            _files.set_layer_rngs(run.model, training["layer_rngs"])
+        except LayerwiseError as e:
+            raise LayerwiseError(f"{where} is damaged: {e}") from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            raise LayerwiseError(f"{where} is damaged ({e!r}).") from None
+        for name, (param, _) in run.params.items():
+            np.copyto(param, weights[name])
+        run.load_state(state)
+        return True
+
+    def on_epoch_end(self, run: Session, epoch: int, logs: dict[str, float]) -> None:
+        now = time.monotonic()
+        last = run.epochs is not None and run.epoch >= run.epochs
+        if now - self._last_write < self.interval and not last:
+            return
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        tensors, meta = _files.checkpoint_payload(
+            run.model, run.optimizer, run.loss, run.state(), run.fit_config()
+        )
+        _files.write(self.path, tensors, meta)
+        self._last_write = now
+
+    def on_train_end(self, run: Session) -> None:
+        finished = run.stop_training or (run.epochs is not None and run.epoch >= run.epochs)
+        if finished and self.delete_on_end:
+            self.path.unlink(missing_ok=True)
+
+
+def _batching(fit_config: dict) -> dict:
+    """What must be the same for a backup to continue a run: how the batches are made."""
+    return {k: fit_config.get(k) for k in ("batch_size", "shuffle")}
 
 
 # -- progress -------------------------------------------------------------------------

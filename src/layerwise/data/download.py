@@ -12,13 +12,12 @@ import contextlib
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from layerwise._checks import LayerwiseError, file_mode
+from layerwise._checks import LayerwiseError, new_temporary_file
 
 _CHUNK = 1 << 20
 
@@ -119,7 +118,7 @@ def _download_from_any(
 def _download(url: str, destination: Path, sha256: str, timeout: float) -> None:
     """Fetch ``url`` to ``destination`` if its SHA-256 is ``sha256``; leave nothing otherwise."""
     try:
-        fd, temp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
+        fd, temp = new_temporary_file(destination.parent, destination.name)
     except OSError as e:
         raise LayerwiseError(
             f"Cannot write to the cache folder {str(destination.parent)!r}: {e}. "
@@ -135,7 +134,6 @@ def _download(url: str, destination: Path, sha256: str, timeout: float) -> None:
                 f"checksum mismatch: expected SHA-256 {sha256}, got {digest} "
                 "(the file is damaged or not the published one)"
             )
-        os.chmod(temp, file_mode())
         os.replace(temp, destination)
     finally:
         # After a successful os.replace the temporary name no longer exists.
