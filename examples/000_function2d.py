@@ -59,14 +59,11 @@ notebook = network()
 costs_sgd = train(notebook, lw.SGD(lr=0.01))  # eta = 0.01, the top of the notebook's range
 better = network()
 costs_momentum = train(better, lw.SGD(lr=0.05, momentum=0.9))
-fig = lw.plot.history(
-    {
-        "SGD, lr 0.01 (notebook)": {"loss": costs_sgd},
-        "SGD + momentum 0.9, lr 0.05": {"loss": costs_momentum},
-    },
+fig = lw.plot.history(  # one cost per batch: per-step losses, drawn against the step
+    [costs_sgd, costs_momentum],
+    label=["SGD, lr 0.01 (notebook)", "SGD + momentum 0.9, lr 0.05"],
     log=True,
 )
-fig.axes[0].set_xlabel("batch")  # one cost per batch here, not per epoch
 fig.savefig(out / "cost.png")
 lw.plot.function_map(better, -0.5, 0.5, target=lw.data.default_function2d).savefig(
     out / "function_map.png"

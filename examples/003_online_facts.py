@@ -62,7 +62,7 @@ for kind in ("identity", "swap"):
     _, steps = learn(net, kind, n=200, epochs=5)
     results[kind] = steps.losses
     print(f"{kind}: W =\n{net.layers[0].params['W'].round(4)}, last loss {steps.losses[-1]:.2e}")
-lw.plot.history({k: {"loss": v} for k, v in results.items()}, log=True).savefig(out / "losses.png")
+lw.plot.history(list(results.values()), label=list(results), log=True).savefig(out / "losses.png")
 lw.plot.weights(net).savefig(out / "swap_weights.png")
 
 # A constant through a ReLU.

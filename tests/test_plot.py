@@ -694,6 +694,32 @@ def test_gif_rejects_bad_input(tmp_path):
     assert gif.path is None
 
 
+# -- ticks: whole numbers, as many as fit, never on top of each other --------------------
+
+
+def tick_label_boxes(fig, ax, axis="x"):
+    """The drawn tick labels of ``ax`` along ``axis``, in pixels, in axis order."""
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    which = ax.xaxis if axis == "x" else ax.yaxis
+    low, high = sorted(which.get_view_interval())
+    boxes = [
+        label.get_window_extent(renderer)
+        for tick in which.get_major_ticks()
+        for label in (tick.label1, tick.label2)  # label2: right of a colour bar
+        if low <= tick.get_loc() <= high and label.get_visible() and label.get_text()
+    ]
+    return sorted(boxes, key=(lambda b: b.x0) if axis == "x" else (lambda b: b.y0))
+
+
+def assert_apart(boxes, axis="x"):
+    assert len(boxes) >= 2
+    if axis == "x":
+        assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), [(b.x0, b.x1) for b in boxes]
+    else:
+        assert all(a.y1 < b.y0 for a, b in zip(boxes, boxes[1:])), [(b.y0, b.y1) for b in boxes]
+
+
 def test_weights_of_a_single_output_layer_have_integer_ticks():
     fig = lw.plot.weights(lw.Sequential([lw.Linear(4, 1)], seed=0))
     fig.canvas.draw()
@@ -702,12 +728,74 @@ def test_weights_of_a_single_output_layer_have_integer_ticks():
     assert visible == [0.0]
 
 
-def test_history_epoch_labels_do_not_overlap_on_long_runs():
-    long_run = {"loss": list(np.exp(-np.arange(50_000) / 10_000))}
+@pytest.mark.parametrize(("inputs", "outputs"), [(64, 1000), (784, 128), (2, 300), (1000, 10)])
+def test_weights_tick_labels_of_wide_layers_do_not_overlap(inputs, outputs):
+    # Up to 0.3 the ticks fell one per three font sizes, which 4-digit labels overrun.
+    fig = lw.plot.weights(lw.Sequential([lw.Linear(inputs, outputs)], seed=0))
+    ax = fig.axes[0]
+    assert_apart(tick_label_boxes(fig, ax, "x"), "x")
+    assert_apart(tick_label_boxes(fig, ax, "y"), "y")
+    assert all(float(t).is_integer() for t in ax.get_xticks())
+
+
+@pytest.mark.parametrize("epochs", [3, 12, 50_000, 1_000_000])
+def test_history_epoch_labels_do_not_overlap_on_long_runs(epochs):
+    long_run = {"loss": list(np.exp(-np.arange(epochs) / (epochs / 5)))}
     fig = lw.plot.history(long_run)
-    renderer = FigureCanvasAgg(fig).get_renderer()
-    fig.draw(renderer)
-    boxes = [t.get_window_extent(renderer) for t in fig.axes[0].get_xticklabels() if t.get_text()]
-    boxes = [b for b in boxes if fig.axes[0].bbox.x0 - 20 <= b.x0 <= fig.axes[0].bbox.x1]
-    assert len(boxes) >= 3
-    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), [(b.x0, b.x1) for b in boxes]
+    assert_apart(tick_label_boxes(fig, fig.axes[0]))
+    assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())
+    # On a small panel of the caller's too.
+    caller = Figure(figsize=(3.0, 2.5), layout="constrained")
+    ax = lw.plot.history(long_run, ax=caller.subplots(), log=True)
+    assert_apart(tick_label_boxes(caller, ax))
+
+
+def test_history_of_per_step_losses_counts_steps():
+    steps = np.exp(-np.arange(300) / 100)
+    for losses in (steps, list(steps), tuple(steps)):
+        (ax,) = lw.plot.history(losses).axes
+        assert ax.get_xlabel() == "step"
+        np.testing.assert_array_equal(ax.lines[0].get_xdata(), np.arange(1, 301))
+        np.testing.assert_array_equal(ax.lines[0].get_ydata(), steps)
+    (ax,) = lw.plot.history([steps, steps / 2], label=["SGD", "Adam"]).axes
+    assert ax.get_xlabel() == "step"
+    assert [line.get_label() for line in ax.lines] == ["SGD", "Adam"]
+    # Records of epochs keep their epochs.
+    assert lw.plot.history({"loss": list(steps)}).axes[0].get_xlabel() == "epoch"
+    assert lw.plot.history(lw.History({"loss": [1.0, 0.5]})).axes[0].get_xlabel() == "epoch"
+    assert lw.plot.history([{"loss": [1.0]}, lw.History({"loss": [2.0]})]).axes[0].get_xlabel() == (
+        "epoch"
+    )
+    with pytest.raises(lw.LayerwiseError, match="some runs are per-step losses and others"):
+        lw.plot.history([steps, {"loss": [1.0, 0.5]}])
+    with pytest.raises(lw.LayerwiseError, match=r"per-step losses \(a list or 1-D array"):
+        lw.plot.history(np.ones((3, 2)))
+
+
+@pytest.mark.parametrize("classes", [10, 30, 60])
+def test_confusion_matrix_labels_every_class_that_fits(classes):
+    rng = np.random.default_rng(0)
+    t, p = rng.integers(0, classes, 2000), rng.integers(0, classes, 2000)
+    fig = lw.plot.confusion_matrix(t, p)
+    ax = fig.axes[0]
+    assert_apart(tick_label_boxes(fig, ax, "x"), "x")
+    assert_apart(tick_label_boxes(fig, ax, "y"), "y")
+    if classes == 10:
+        assert [label.get_text() for label in ax.get_xticklabels()] == [str(i) for i in range(10)]
+    # Class names, rotated: as many as fit, each at its own class.
+    names = [f"class {i}" for i in range(classes)]
+    fig = lw.plot.confusion_matrix(t, p, labels=names)
+    ax = fig.axes[0]
+    assert_apart(tick_label_boxes(fig, ax, "y"), "y")
+    shown = [(tick, label.get_text()) for tick, label in zip(ax.get_xticks(), ax.get_xticklabels())]
+    assert all(text == names[int(tick)] for tick, text in shown)
+    assert len(shown) == classes if classes == 10 else 2 < len(shown) < classes
+
+
+def test_decision_boundary_colour_bar_of_many_classes_is_readable():
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    fig = lw.plot.decision_boundary(lw.Sequential([lw.Linear(2, 40)], seed=0), X, None)
+    colorbar = fig.axes[1]
+    assert_apart(tick_label_boxes(fig, colorbar, "y"), "y")
+    fig = lw.plot.decision_boundary(lw.Sequential([lw.Linear(2, 3)], seed=0), X, None)
+    assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["0", "1", "2"]

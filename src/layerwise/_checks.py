@@ -138,16 +138,17 @@ def real_number(value, name: str, *, minimum: float | None = None, strict: bool 
     return number
 
 
-def new_temporary_file(folder, name: str) -> tuple[int, str]:
-    """Create a hidden ``.<name>.<random>.tmp`` in ``folder``; return ``(fd, path)``.
+def new_temporary_file(folder, name: str, suffix: str = ".tmp") -> tuple[int, str]:
+    """Create a hidden ``.<name>.<random><suffix>`` in ``folder``; return ``(fd, path)``.
 
     The file is created with mode 0o666 and the process's umask applied by the system,
     so once renamed into place it has the permissions of any file the user creates
     (``tempfile.mkstemp`` would make it 0o600, and reading the umask means setting it).
     """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    flags |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)  # O_BINARY: Windows
     for _ in range(100):
-        path = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        path = os.path.join(folder, f".{name}.{secrets.token_hex(4)}{suffix}")
         try:
             return os.open(path, flags, 0o666), path
         except FileExistsError:

@@ -192,6 +192,11 @@ class EarlyStopping(Callback):
             raise LayerwiseError(
                 f"EarlyStopping mode must be 'auto', 'min' or 'max'; got {mode!r}."
             )
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise LayerwiseError(
+                f"EarlyStopping patience must be a positive integer; got {patience!r}."
+            )
+        min_delta = real_number(min_delta, "EarlyStopping min_delta")
         self.monitor, self.patience, self.min_delta = monitor, patience, abs(min_delta)
         self.maximize = mode == "max" or (mode == "auto" and "accuracy" in monitor)
         self.restore_best = restore_best

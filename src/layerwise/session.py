@@ -416,7 +416,7 @@ class Session:
         shuffled = self.shuffle and self._X is not None and self._size < n
         self._order = self.rng.permutation(n) if shuffled else None
         self._total, self._correct, self._seen, self._elapsed = 0.0, 0.0, 0, 0.0
-        self._outputs = []
+        self._outputs.clear()  # in place: the running loop appends to this list
         for c in self.callbacks:
             c.on_epoch_begin(self, self.epoch)
 
@@ -427,7 +427,7 @@ class Session:
             pred, target = np.concatenate(preds), np.concatenate(targets)
             weight = None if weights[0] is None else np.concatenate(weights)
             logs.update(_metric_logs(self.metrics, self.loss, target, pred, weight))
-            self._outputs = []
+            self._outputs.clear()
         if self._validation is not None:
             Xv, yv, wv = self._validation
             val = _evaluate(self.model, Xv, yv, self.loss, 4096, wv, self.metrics)
@@ -530,7 +530,7 @@ class Session:
         self.steps, self.epoch, self._position = saved["counters"]
         self._order = None if saved["order"] is None else saved["order"].copy()
         self._total, self._correct, self._seen, self._elapsed = saved["epoch_sums"]
-        self._outputs = list(saved["outputs"])
+        self._outputs[:] = saved["outputs"]
         self._losses[:] = saved["losses"]
         self.history = History(saved["history"])
         for callback, state in zip(self.callbacks, saved["callbacks"]):

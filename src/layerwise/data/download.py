@@ -118,7 +118,7 @@ def _download_from_any(
 def _download(url: str, destination: Path, sha256: str, timeout: float) -> None:
     """Fetch ``url`` to ``destination`` if its SHA-256 is ``sha256``; leave nothing otherwise."""
     try:
-        fd, temp = new_temporary_file(destination.parent, destination.name)
+        fd, temp = new_temporary_file(destination.parent, destination.name, suffix="")
     except OSError as e:
         raise LayerwiseError(
             f"Cannot write to the cache folder {str(destination.parent)!r}: {e}. "

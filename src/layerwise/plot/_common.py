@@ -7,7 +7,9 @@ import io
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.axis import XAxis
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from layerwise import _display
 from layerwise._checks import LayerwiseError, as_matrix, numeric_array
@@ -111,6 +113,61 @@ def _figure(ax, panels: int, what: str, size=_PANEL_SIZE) -> tuple[Figure, list[
         wanted = "one Axes" if panels == 1 else f"a sequence of {panels} Axes"
         raise LayerwiseError(f"{what} draws {panels} panel(s); pass ax= as {wanted}; got {ax!r}.")
     return axes[0].figure, axes
+
+
+class _IntegerTicks(MaxNLocator):
+    """Whole-number ticks (epochs, steps, rows, classes), as many as fit without touching.
+
+    ``MaxNLocator(nbins="auto")`` allows a tick per three font sizes of an x axis
+    whatever its labels say, so a million epochs printed "150000300000450000...". Here
+    the labels decide: side by side along x, the widest one (at ``_CHAR`` font sizes
+    a character) plus a gap of one font size; stacked along y, or rotated, 2 font sizes.
+    Every whole number gets a tick when they all fit (the classes of a confusion matrix).
+
+    Parameters
+    ----------
+    rotated : bool, default False
+        Whether the x labels are drawn at an angle (then they need only their height).
+    """
+
+    _CHAR = 0.65  # a digit of DejaVu Sans is 0.64 font sizes wide
+    _STEPS = [1, 2, 2.5, 5, 10]  # AutoLocator's: 0, 10000, 20000 rather than 0, 8000, 16000
+
+    def __init__(self, *, rotated: bool = False):
+        super().__init__(integer=True, min_n_ticks=1, steps=self._STEPS)
+        self.rotated = rotated
+
+    def tick_values(self, vmin, vmax):
+        low, high = sorted((vmin, vmax))
+        if self.axis is None or not high > low:
+            return super().tick_values(vmin, vmax)
+        along_x = isinstance(self.axis, XAxis)
+        # The axis length in font sizes: get_tick_space allows 3 a tick along x, 2 along y.
+        room = max(1, self.axis.get_tick_space()) * (3 if along_x else 2)
+
+        def ticks_that_fit(bins: int) -> tuple[np.ndarray, bool]:
+            locator = MaxNLocator(bins, integer=True, min_n_ticks=1, steps=self._STEPS)
+            ticks = locator.tick_values(vmin, vmax)
+            ticks = ticks[(ticks >= low) & (ticks <= high)]
+            if len(ticks) < 2:
+                return ticks, True
+            spacing = room * (ticks[1] - ticks[0]) / (high - low)
+            if along_x and not self.rotated:
+                widest = max(len(label) for label in self.axis.major.formatter.format_ticks(ticks))
+                return ticks, spacing >= self._CHAR * widest + 1.0
+            return ticks, spacing >= 2.0
+
+        # The most bins whose labels fit, by bisection: more bins, closer labels.
+        best, _ = ticks_that_fit(1)
+        fewest, most = 2, int(min(room, high - low + 1))
+        while fewest <= most:
+            bins = (fewest + most) // 2
+            ticks, fit = ticks_that_fit(bins)
+            if fit:
+                best, fewest = ticks, bins + 1
+            else:
+                most = bins - 1
+        return best
 
 
 def _inputs(X, width: int, name: str, what: str) -> np.ndarray:

@@ -32,6 +32,7 @@ from layerwise.plot._common import (
     _fit_1d_view,
     _grid,
     _grid_around,
+    _IntegerTicks,
     _predict,
 )
 from layerwise.session import Session
@@ -289,6 +290,7 @@ def _painter(rec: Recorder):
 def _loss_axes(ax, rec: Recorder, log: bool) -> None:
     """Fix the loss panel's limits to the whole run, so the curve grows into a still frame."""
     ax.set(title="loss", xlabel="step")
+    ax.xaxis.set_major_locator(_IntegerTicks())
     if log:
         ax.set_yscale("log")
     if not rec.steps:

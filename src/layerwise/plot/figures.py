@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter
 from numpy.typing import ArrayLike
 
 from layerwise import metrics as _metrics
@@ -36,6 +36,7 @@ from layerwise.plot._common import (
     _grid,
     _grid_around,
     _inputs,
+    _IntegerTicks,
     _predict,
 )
 from layerwise.training import History
@@ -43,7 +44,21 @@ from layerwise.training import History
 # -- training curves ----------------------------------------------------------------------
 
 
+def _is_steps(run) -> bool:
+    """Whether ``run`` is a flat sequence of numbers: the loss of every step
+    (``session.losses``, ``session.step(n)``, ``bench.learn(n)``), not a per-epoch record."""
+    if isinstance(run, np.ndarray):
+        return run.ndim == 1 and run.size > 0
+    return (
+        isinstance(run, (list, tuple))
+        and len(run) > 0
+        and all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in run)
+    )
+
+
 def _records(run, name: str) -> dict[str, np.ndarray]:
+    if _is_steps(run):
+        run = {"loss": run}
     records = run.history if isinstance(run, History) else run
     if not isinstance(records, Mapping) or not records:
         raise LayerwiseError(
@@ -60,20 +75,25 @@ def _records(run, name: str) -> dict[str, np.ndarray]:
     return out
 
 
-def _runs(hist, label) -> list[tuple[str | None, dict[str, np.ndarray]]]:
-    """``[(label, records), ...]`` for one run or several (a list, or a dict by label)."""
-    is_run = isinstance(hist, History) or (
-        isinstance(hist, Mapping)
-        and not all(isinstance(v, (History, Mapping)) for v in hist.values())
+def _runs(hist, label) -> list[tuple[str | None, dict[str, np.ndarray], bool]]:
+    """``[(label, records, per_step), ...]`` for one run or several (a list, or a dict by
+    label); ``per_step`` tells per-step losses from per-epoch records."""
+    is_run = (
+        isinstance(hist, History)
+        or _is_steps(hist)
+        or (
+            isinstance(hist, Mapping)
+            and not all(isinstance(v, (History, Mapping)) for v in hist.values())
+        )
     )
     if is_run:
         if label is not None and not isinstance(label, str):
             raise LayerwiseError(f"history: label must be a string for one run; got {label!r}.")
-        return [(label, _records(hist, "hist"))]
+        return [(label, _records(hist, "hist"), _is_steps(hist))]
     if isinstance(hist, Mapping) and hist:
         if label is not None:
             raise LayerwiseError("history: the dict's keys already label the runs; drop label=.")
-        return [(str(k), _records(run, f"hist[{k!r}]")) for k, run in hist.items()]
+        return [(str(k), _records(run, f"hist[{k!r}]"), False) for k, run in hist.items()]
     if isinstance(hist, (list, tuple)) and hist:
         labels = [f"run {i + 1}" for i in range(len(hist))] if label is None else list(label)
         if len(labels) != len(hist) or isinstance(label, str):
@@ -81,11 +101,13 @@ def _runs(hist, label) -> list[tuple[str | None, dict[str, np.ndarray]]]:
                 f"history: label must give one name per run ({len(hist)}); got {label!r}."
             )
         return [
-            (str(n), _records(run, f"hist[{i}]")) for i, (n, run) in enumerate(zip(labels, hist))
+            (str(n), _records(run, f"hist[{i}]"), _is_steps(run))
+            for i, (n, run) in enumerate(zip(labels, hist))
         ]
     raise LayerwiseError(
-        "history expects a History, a dict of per-epoch lists, or a non-empty list or dict of "
-        f"them (one per run); got {type(hist).__name__}."
+        "history expects a History, a dict of per-epoch lists, per-step losses (a list or 1-D "
+        "array of numbers), or a non-empty list or dict of them (one per run); got "
+        f"{type(hist).__name__}."
     )
 
 
@@ -97,18 +119,23 @@ def history(
     ax: Axes | Sequence[Axes] | None = None,
     label: str | Sequence[str] | None = None,
 ) -> Figure | Axes | Sequence[Axes]:
-    """Loss and accuracy per epoch, training (solid) and validation (dashed).
+    """Loss and accuracy per epoch (or the loss per step), training (solid) and
+    validation (dashed).
 
     Each metric gets a panel (loss left, accuracy right) with one solid line for the
     training value and one dashed line for ``"val_" + metric`` when it was recorded.
     Several runs share the panels, one colour per run, with a legend: the
-    learning-rate study of notebook 002.
+    learning-rate study of notebook 002. The x axis counts epochs from 1, or steps
+    for per-step losses, with as many whole-number ticks as fit.
 
     Parameters
     ----------
-    hist : History, dict of lists, or a list or dict of those
-        One run (``model.fit``'s History, or ``{"loss": [...], ...}``), a list of runs
-        (labelled by ``label`` or "run 1", "run 2", ...) or a dict ``{label: run}``.
+    hist : History, dict of lists, array of losses, or a list or dict of those
+        One run: ``model.fit``'s History or ``{"loss": [...], ...}`` (per epoch), or
+        per-step losses as a list or 1-D array of numbers (``session.losses``,
+        ``bench.learn(n)``). Several: a list of runs (labelled by ``label`` or "run 1",
+        "run 2", ...), or a dict ``{label: run}`` of per-epoch runs (a dict of arrays
+        is one run's record; label per-step runs with a list and ``label``).
     log : bool, default False
         Log-scaled y axes (notebook 003), except for accuracy panels.
     keys : str or sequence of str, optional
@@ -128,28 +155,40 @@ def history(
     Raises
     ------
     LayerwiseError
-        For an empty or malformed history, or a key that no run recorded.
+        For an empty or malformed history, a key that no run recorded, or per-step and
+        per-epoch runs in one figure.
 
     Examples
     --------
     >>> fig = history({"lr=1": {"loss": [0.7, 0.4]}, "lr=0.1": {"loss": [0.7, 0.6]}}, log=True)
     >>> [line.get_label() for line in fig.axes[0].lines]
     ['lr=1', 'lr=0.1']
+    >>> history([0.7, 0.5, 0.4, 0.35]).axes[0].get_xlabel()
+    'step'
     """
     runs = _runs(hist, label)
-    recorded = sorted({k for _, r in runs for k in r})
+    per_step = {steps for _, _, steps in runs}
+    if len(per_step) > 1:
+        raise LayerwiseError(
+            "history: some runs are per-step losses and others per-epoch records; their x axes "
+            "differ, so draw them in separate figures."
+        )
+    unit = "step" if per_step.pop() else "epoch"
+    recorded = sorted({k for _, r, _ in runs for k in r})
     if keys is None:
-        keys = [k for k in ("loss", "accuracy") if any(k in r or f"val_{k}" in r for _, r in runs)]
+        keys = [
+            k for k in ("loss", "accuracy") if any(k in r or f"val_{k}" in r for _, r, _ in runs)
+        ]
         if not keys:
             raise LayerwiseError(f"history has no 'loss' or 'accuracy'; recorded: {recorded}.")
     keys = [keys] if isinstance(keys, str) else list(keys)
     for key in keys:
-        if not any(key in r or f"val_{key}" in r for _, r in runs):
+        if not any(key in r or f"val_{key}" in r for _, r, _ in runs):
             raise LayerwiseError(f"history has no {key!r} (nor 'val_{key}'); recorded: {recorded}.")
     fig, axes = _figure(ax, len(keys), "history")
     colors = matplotlib.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
     for panel, key in zip(axes, keys):
-        for i, (name, records) in enumerate(runs):
+        for i, (name, records, _) in enumerate(runs):
             for prefix, style, kind in (("", "-", "train"), ("val_", "--", "validation")):
                 values = records.get(prefix + key)
                 if values is None:
@@ -158,10 +197,10 @@ def history(
                     text = kind
                 else:
                     text = name if kind == "train" else f"{name} ({kind})"
-                epochs = np.arange(1, len(values) + 1)
-                panel.plot(epochs, values, style, color=colors[i % len(colors)], label=text)
-        panel.set(title=key, xlabel="epoch", ylabel=key)
-        panel.xaxis.set_major_locator(MaxNLocator(nbins="auto", integer=True))
+                counts = np.arange(1, len(values) + 1)
+                panel.plot(counts, values, style, color=colors[i % len(colors)], label=text)
+        panel.set(title=key, xlabel=unit, ylabel=key)
+        panel.xaxis.set_major_locator(_IntegerTicks())
         if log and "accuracy" not in key:
             panel.set_yscale("log")
         if len(panel.lines) > 1:
@@ -250,7 +289,7 @@ def decision_boundary(
     if k == 1:
         fig.colorbar(filled, ax=panel, label="network output")
     else:
-        fig.colorbar(filled, ax=panel, label="class", ticks=range(k))
+        fig.colorbar(filled, ax=panel, label="class", ticks=_IntegerTicks())
     return fig if ax is None else ax
 
 
@@ -452,8 +491,8 @@ def weights(model, *, ax: Axes | Sequence[Axes] | None = None) -> Figure | Axes 
     norm = Normalize(-m, m)
     for panel, (title, image, has_bias) in zip(axes, panels):
         shown = panel.imshow(image, cmap=_DIVERGING, norm=norm, aspect="auto")
-        panel.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-        panel.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        panel.xaxis.set_major_locator(_IntegerTicks())
+        panel.yaxis.set_major_locator(_IntegerTicks())
         if has_bias:
             panel.axhline(image.shape[0] - 1.5, color="k", lw=0.8)
         panel.set(
@@ -633,9 +672,14 @@ def confusion_matrix(
                 text = f"{values[i, j]:.2f}" if axis is not None else str(values[i, j])
                 color = "w" if values[i, j] > dark else "k"
                 panel.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
-    names = labels if labels is not None else [str(i) for i in range(k)]
-    panel.set_xticks(range(k), names, rotation=45 if labels is not None else 0)
-    panel.set_yticks(range(k), names)
+    # Every class while their labels fit, else every 2nd, 5th, ... (30 classes crammed).
+    panel.xaxis.set_major_locator(_IntegerTicks(rotated=labels is not None))
+    panel.yaxis.set_major_locator(_IntegerTicks())
+    if labels is not None:
+        name = FuncFormatter(lambda v, _: labels[int(v)] if 0 <= v < k else "")
+        panel.xaxis.set_major_formatter(name)
+        panel.yaxis.set_major_formatter(name)
+        panel.tick_params(axis="x", labelrotation=45)
     panel.set(xlabel="predicted", ylabel="true")
     fig.colorbar(shown, ax=panel)
     return fig if ax is None else ax
