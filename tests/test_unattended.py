@@ -110,7 +110,7 @@ def test_backup_dir_resumes_a_killed_run_bit_for_bit(tmp_path, kill_at):
     rows, full = _rows(tmp_path / "again.csv"), _rows(tmp_path / "straight.csv")
     assert [r["epoch"] for r in rows] == [r["epoch"] for r in full]
     assert [r["val_loss"] for r in rows] == [r["val_loss"] for r in full]
-    assert not backup.exists()  # a completed run deletes its backup
+    assert not backup.parent.exists()  # a completed run deletes its backup
 
 
 def _data(seed=0, n=60):

@@ -253,8 +253,8 @@ class BackupAndRestore(Callback):
         that short epochs are not slowed down by writes; an interrupted run loses at most
         the epochs of that interval and the one in flight.
     delete_on_end : bool, default True
-        Delete the backup when the run reaches its last epoch (or a callback stops it),
-        not when it is interrupted or diverges.
+        Delete the backup (and the folder, if that leaves it empty) when the run reaches
+        its last epoch or a callback stops it; not when it is interrupted or diverges.
     """
 
     filename = "backup.safetensors"
@@ -340,6 +340,10 @@ class BackupAndRestore(Callback):
         finished = run.stop_training or (run.epochs is not None and run.epoch >= run.epochs)
         if finished and self.delete_on_end:
             self.path.unlink(missing_ok=True)
+            try:  # the folder too, when nothing else is in it
+                self.backup_dir.rmdir()
+            except OSError:
+                pass
 
 
 def _batching(fit_config: dict) -> dict:
