@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 import layerwise as lw
+from layerwise.cli import load_data
 
 SCRIPT = Path(sys.executable).parent / "layerwise"
 
@@ -290,3 +291,20 @@ def test_another_optimizer_gets_its_own_learning_rate(tmp_path):
     )  # fmt: skip
     assert given.returncode == 0, given.stderr
     assert json.loads((tmp_path / "given" / "config.json").read_text())["lr"] == 0.05
+
+
+def test_a_regression_run_reports_r2_and_mae_equal_to_scikit_learns(tmp_path):
+    from sklearn.metrics import mean_absolute_error, r2_score
+
+    result = layerwise("train", "--data", "function2d", "--epochs", "4", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tmp_path / "config.json").read_text())
+    model = lw.load(tmp_path / "model.safetensors")
+    data = load_data("function2d", seed=config["seed"], test_size=config["test_size"],
+                     data_path=None, download=False)  # fmt: skip
+    pred = model.predict(data.X_test).ravel()
+    assert config["test"]["r2"] == pytest.approx(r2_score(data.y_test, pred), abs=1e-6)
+    assert config["test"]["mae"] == pytest.approx(mean_absolute_error(data.y_test, pred), abs=1e-6)
+    assert f"test R^2 {config['test']['r2']:.4f}, MAE" in result.stdout
+    history = (tmp_path / "history.csv").read_text().splitlines()[0].split(",")
+    assert {"r2", "mae", "val_r2", "val_mae"} <= set(history)

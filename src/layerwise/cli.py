@@ -271,6 +271,8 @@ def cmd_train(args) -> int:
     if args.animate:
         recorder = lw.plot.Recorder(data.X_train, data.y_train)
         callbacks.append(recorder)
+    # A regression run gets figures a reader can judge without knowing the targets' scale.
+    metrics = ["r2", "mae"] if data.task == "regression" else []
     start = time.perf_counter()
     diverged = None
     try:
@@ -285,11 +287,12 @@ def cmd_train(args) -> int:
             seed=args.seed,
             callbacks=callbacks,
             progress=not args.no_progress,
+            metrics=metrics,
         )
     except lw.DivergenceError as e:  # the weights are those from before it: keep them
         history, diverged = e.history, str(e)
     seconds = time.perf_counter() - start
-    test = model.evaluate(data.X_test, data.y_test, loss=loss)
+    test = model.evaluate(data.X_test, data.y_test, loss=loss, metrics=metrics)
 
     config = {
         "command": "train",
@@ -321,6 +324,8 @@ def cmd_train(args) -> int:
     scores = f"test loss {test['loss']:.4f}"
     if "accuracy" in test:
         scores = f"test accuracy {test['accuracy']:.4f}, " + scores
+    if "r2" in test:
+        scores = f"test R^2 {test['r2']:.4f}, MAE {test['mae']:.4g}, " + scores
     print(f"{scores} after {_plural(len(history), 'epoch')} in {seconds:.1f} s")
     if diverged:
         print(f"saved the run, with the weights from before the divergence, in {out}/")
@@ -396,7 +401,8 @@ def cmd_evaluate(args) -> int:
             f"the model maps {model.in_features} inputs to {model.out_features} outputs, but "
             f"{data_name} has {data.X_test.shape[1]} features and needs {data.outputs} outputs"
         )
-    result = model.evaluate(data.X_test, data.y_test, loss=loss)
+    metrics = ["r2", "mae"] if data.task == "regression" else []
+    result = model.evaluate(data.X_test, data.y_test, loss=loss, metrics=metrics)
     print(
         f"{data_name} test split ({len(data.X_test)} samples): "
         + ", ".join(f"{k} {v:.4f}" for k, v in result.items())
