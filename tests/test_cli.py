@@ -308,3 +308,36 @@ def test_a_regression_run_reports_r2_and_mae_equal_to_scikit_learns(tmp_path):
     assert f"test R^2 {config['test']['r2']:.4f}, MAE" in result.stdout
     history = (tmp_path / "history.csv").read_text().splitlines()[0].split(",")
     assert {"r2", "mae", "val_r2", "val_mae"} <= set(history)
+
+
+def test_the_pictures_name_their_data_set_split_and_classes(tmp_path, monkeypatch):
+    from layerwise import cli
+
+    drawn = {}
+    for name in ("history", "confusion_matrix", "decision_boundary"):
+        real = getattr(lw.plot, name)
+        monkeypatch.setattr(
+            lw.plot,
+            name,
+            lambda *a, _real=real, _name=name, **k: drawn.setdefault(_name, _real(*a, **k)),
+        )
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 784)).astype(np.float32), rng.integers(0, 10, 40)
+    data = cli.Data("fashion-mnist", X[:30], X[30:], y[:30], y[30:], "multiclass", 10)
+    model = lw.Sequential([lw.Linear(784, 10)], seed=0)
+    history = model.fit(data.X_train, data.y_train, loss=lw.CrossEntropy(), optimizer=lw.SGD(0.1),
+                        validation_data=(data.X_test, data.y_test), progress=False)  # fmt: skip
+    cli._save_pictures(tmp_path, model, data, history, None)
+    matrix = drawn["confusion_matrix"].axes[0]
+    assert [t.get_text() for t in matrix.get_yticklabels()] == list(lw.data.FASHION_CLASSES)
+    assert matrix.get_title() == "fashion-mnist: the 10 test samples"
+    losses = drawn["history"]
+    assert losses._suptitle.get_text().startswith("fashion-mnist: 1-epoch run")
+    assert [line.get_label() for line in losses.axes[0].lines] == ["train", "test"]
+    moons = lw.data.moons(60, seed=0)
+    split = moons[0][:40], moons[0][40:], moons[1][:40], moons[1][40:]
+    data = cli.Data("moons", *split, "binary", 1)
+    model = lw.Sequential([lw.Linear(2, 1), lw.Sigmoid()], seed=0)
+    cli._save_pictures(tmp_path, model, data, history, None)
+    assert drawn["decision_boundary"].axes[0].get_title() == "moons: the 20 test points"
+    assert {p.name for p in tmp_path.iterdir()} >= {"confusion_matrix.png", "decision_boundary.png"}

@@ -799,3 +799,51 @@ def test_decision_boundary_colour_bar_of_many_classes_is_readable():
     assert_apart(tick_label_boxes(fig, colorbar, "y"), "y")
     fig = lw.plot.decision_boundary(lw.Sequential([lw.Linear(2, 3)], seed=0), X, None)
     assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["0", "1", "2"]
+
+
+# -- what a reader needs: points that show their class, names, titles ------------------
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_points_keep_their_class_colour_on_pale_regions_with_a_legend(moons, classes):
+    if classes == 2:
+        (X, y), model = moons, binary_model()
+    else:
+        X, y = lw.data.blobs(90, centers=3, seed=0)
+        model = three_class_model()
+    ax = lw.plot.decision_boundary(model, X, y, resolution=20, title="moons: test points").axes[0]
+    assert ax.get_title() == "moons: test points"
+    cs = filled_contour(ax)
+    assert cs.get_alpha() is not None and cs.get_alpha() <= 0.5  # pale regions
+    (points,) = [c for c in ax.collections if isinstance(c, PathCollection)]
+    face = points.get_facecolor()
+    assert (face[:, 3] == 1).all()  # opaque points, black edges
+    np.testing.assert_allclose(points.get_edgecolor()[:, :3], 0)
+    # One colour per class, the same for every point of it, and the classes differ.
+    per_class = [np.unique(face[y == c], axis=0) for c in range(classes)]
+    assert all(len(colours) == 1 for colours in per_class)
+    assert len({tuple(c[0]) for c in per_class}) == classes
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [f"class {c}" for c in range(classes)]
+    for handle, colours in zip(legend.legend_handles, per_class):
+        np.testing.assert_allclose(matplotlib.colors.to_rgba(handle.get_markerfacecolor()),
+                                   colours[0])  # fmt: skip
+    assert cs.extend == "neither"  # the scale covers every output: no arrows on the bar
+
+
+def test_decision_boundary_names_the_classes_and_checks_their_number(moons):
+    X, y = moons
+    ax = lw.plot.decision_boundary(binary_model(), X, y, resolution=10, names=["top", "bottom"])
+    texts = [t.get_text() for t in ax.axes[0].get_legend().get_texts()]
+    assert texts == ["top", "bottom"]
+    with pytest.raises(lw.LayerwiseError, match="1 names for the 2 classes"):
+        lw.plot.decision_boundary(binary_model(), X, y, resolution=10, names=["top"])
+
+
+def test_history_names_its_validation_lines_and_takes_a_title():
+    record = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "r2": [-0.2, 0.4], "val_r2": [0.0, 0.3]}
+    fig = lw.plot.history(record, keys=["loss", "r2"], val_label="test", title="run 3", log=True)
+    loss, r2 = fig.axes
+    assert [line.get_label() for line in loss.lines] == ["train", "test"]
+    assert fig._suptitle.get_text() == "run 3"
+    assert loss.get_yscale() == "log" and r2.get_yscale() == "linear"  # R^2 may be negative

@@ -356,14 +356,23 @@ def _save_pictures(out: Path, model, data: Data, history, recorder) -> None:
     def save(fig, name):
         fig.savefig(out / name, dpi=100, bbox_inches="tight")
 
-    save(lw.plot.history(history, log=data.task == "regression"), "loss.png")
+    regression = data.task == "regression"
+    keys = ["loss", "r2"] if regression and "r2" in history.history else None
+    run = f"{data.name}: {len(history)}-epoch run, {len(data.X_train)} training samples"
+    losses = lw.plot.history(history, log=regression, keys=keys, val_label="test", title=run)
+    save(losses, "loss.png")
     features = data.X_train.shape[1]
     if data.task != "regression" and features == 2:
-        save(lw.plot.decision_boundary(model, data.X_test, data.y_test), "decision_boundary.png")
+        title = f"{data.name}: the {len(data.X_test)} test points"
+        picture = lw.plot.decision_boundary(model, data.X_test, data.y_test, title=title)
+        save(picture, "decision_boundary.png")
     elif data.task != "regression":
         pred = model.predict(data.X_test)
         labels = pred.argmax(axis=1) if pred.shape[1] > 1 else (pred[:, 0] > 0.5).astype(int)
-        save(lw.plot.confusion_matrix(data.y_test, labels), "confusion_matrix.png")
+        names = lw.data.FASHION_CLASSES if data.name == "fashion-mnist" else None
+        matrix = lw.plot.confusion_matrix(data.y_test, labels, labels=names)
+        matrix.axes[0].set_title(f"{data.name}: the {len(data.X_test)} test samples")
+        save(matrix, "confusion_matrix.png")
     elif data.name == "function2d":
         fig = lw.plot.function_map(model, -0.5, 0.5, target=lw.data.default_function2d)
         save(fig, "function_map.png")

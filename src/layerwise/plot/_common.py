@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.axis import XAxis
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from layerwise import _display
@@ -254,14 +255,22 @@ def _gives_probabilities(model, outputs: np.ndarray) -> bool:
 # -- drawing pieces used by the figures and the animations ----------------------------
 
 
-def _draw_boundary(ax, xx, yy, outputs, probabilities: bool, scale, X=None, labels=None):
-    """Draw the outputs ``(r, r, k)`` over the grid and the points; return the contour set."""
+def _draw_boundary(
+    ax, xx, yy, outputs, probabilities: bool, scale, X=None, labels=None, names=None
+):
+    """Draw the outputs ``(r, r, k)`` over the grid and the points; return the contour set.
+
+    The regions are drawn in pale colours and the points in full ones with black edges,
+    so that a point shows its class on any region, its own class's included (notebook
+    002's red and blue points); with labels and at most 10 classes, a legend names them
+    (``names``, else "class i").
+    """
     k = outputs.shape[-1]
     if k == 1:
         Z = outputs[..., 0]
         low, high = scale
         filled = ax.contourf(
-            xx, yy, Z, levels=np.linspace(low, high, 11), cmap=_DIVERGING, extend="both"
+            xx, yy, Z, levels=np.linspace(low, high, 11), cmap=_DIVERGING, alpha=_PALE
         )
         threshold = (low + high) / 2
         if np.nanmin(Z) < threshold < np.nanmax(Z):
@@ -269,7 +278,7 @@ def _draw_boundary(ax, xx, yy, outputs, probabilities: bool, scale, X=None, labe
     else:
         classes = outputs.argmax(axis=-1)
         filled = ax.contourf(
-            xx, yy, classes, levels=np.arange(k + 1) - 0.5, colors=_class_colors(k)
+            xx, yy, classes, levels=np.arange(k + 1) - 0.5, colors=_class_colors(k), alpha=_PALE
         )
         # Fade the colours where the network is unsure: white with alpha growing from
         # 0 (certain) to 0.75 (all classes equally likely).
@@ -288,13 +297,33 @@ def _draw_boundary(ax, xx, yy, outputs, probabilities: bool, scale, X=None, labe
             zorder=1.5,
         )
     if X is not None:
-        colors = "w" if labels is None else _class_colors(max(k, 2))[labels]
-        if labels is not None:
-            # Darker than the regions, so that a point shows on its own class's colour.
-            colors[:, :3] *= 0.7
-        ax.scatter(X[:, 0], X[:, 1], c=colors, s=14, edgecolors="k", linewidths=0.5, zorder=2)
+        palette = _point_colors(max(k, 2))
+        colors = "w" if labels is None else palette[labels]
+        ax.scatter(X[:, 0], X[:, 1], c=colors, s=18, edgecolors="k", linewidths=0.6, zorder=2)
+        if labels is not None and len(palette) <= 10:
+            present = np.unique(labels)
+            handles = [
+                Line2D(
+                    [], [], linestyle="", marker="o", markersize=5, markerfacecolor=palette[c],
+                    markeredgecolor="k", markeredgewidth=0.6,
+                    label=str(names[c]) if names is not None else f"class {c}",
+                )
+                for c in present
+            ]  # fmt: skip
+            ax.legend(handles=handles, loc="best", fontsize="small", framealpha=0.85)
     ax.set(xlim=(xx[0, 0], xx[0, -1]), ylim=(yy[0, 0], yy[-1, 0]), xlabel="x0", ylabel="x1")
     return filled
+
+
+_PALE = 0.45  # the regions' opacity over white: pale, so that the points stand out
+
+
+def _point_colors(k: int) -> np.ndarray:
+    """The points' colours: the regions' colours at full strength (the darkest ends of
+    the red-blue map for two classes)."""
+    if k <= 2:
+        return matplotlib.colormaps[_DIVERGING](np.array([0.0, 1.0]))
+    return _class_colors(k)
 
 
 def _binary_scale(probabilities: bool, Z: np.ndarray) -> tuple[float, float]:

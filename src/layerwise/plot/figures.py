@@ -118,6 +118,8 @@ def history(
     keys: str | Sequence[str] | None = None,
     ax: Axes | Sequence[Axes] | None = None,
     label: str | Sequence[str] | None = None,
+    val_label: str = "validation",
+    title: str | None = None,
 ) -> Figure | Axes | Sequence[Axes]:
     """Loss and accuracy per epoch (or the loss per step), training (solid) and
     validation (dashed).
@@ -137,7 +139,7 @@ def history(
         "run 2", ...), or a dict ``{label: run}`` of per-epoch runs (a dict of arrays
         is one run's record; label per-step runs with a list and ``label``).
     log : bool, default False
-        Log-scaled y axes (notebook 003), except for accuracy panels.
+        Log-scaled y axes (notebook 003), except for accuracy and R^2 panels.
     keys : str or sequence of str, optional
         The metrics to draw, one panel each; their ``"val_"`` twins come along.
         Default: those of ``"loss"`` and ``"accuracy"`` that were recorded.
@@ -146,6 +148,11 @@ def history(
         One Axes per panel, drawn into instead of a new figure.
     label : str or sequence of str, optional
         Legend name of the run, or of each run of a list.
+    val_label : str, default "validation"
+        What the ``"val_"`` lines are called in the legend, e.g. ``"test"`` when the
+        validation data was the test split.
+    title : str, optional
+        A title over the panels (e.g. the data set and the run).
 
     Returns
     -------
@@ -189,7 +196,7 @@ def history(
     colors = matplotlib.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
     for panel, key in zip(axes, keys):
         for i, (name, records, _) in enumerate(runs):
-            for prefix, style, kind in (("", "-", "train"), ("val_", "--", "validation")):
+            for prefix, style, kind in (("", "-", "train"), ("val_", "--", str(val_label))):
                 values = records.get(prefix + key)
                 if values is None:
                     continue
@@ -201,10 +208,12 @@ def history(
                 panel.plot(counts, values, style, color=colors[i % len(colors)], label=text)
         panel.set(title=key, xlabel=unit, ylabel=key)
         panel.xaxis.set_major_locator(_IntegerTicks())
-        if log and "accuracy" not in key:
+        if log and "accuracy" not in key and key != "r2":  # those two are not log-scale
             panel.set_yscale("log")
         if len(panel.lines) > 1:
             panel.legend()
+    if title is not None:
+        fig.suptitle(str(title))
     return fig if ax is None else ax
 
 
@@ -219,6 +228,8 @@ def decision_boundary(
     resolution: int = 200,
     ax: Axes | None = None,
     margin: float = 0.5,
+    title: str | None = None,
+    names: Sequence[str] | None = None,
 ) -> Figure | Axes:
     """The network's output as a filled contour over the plane, with the data on top.
 
@@ -230,7 +241,9 @@ def decision_boundary(
     ``-m`` to ``m`` for logits (``m = max |Z|``), and a black line marks the decision
     threshold (0.5 or 0). With several outputs, the
     contour is of the argmax class, faded towards white where the softmax confidence
-    is low. Notebook 002.
+    is low. The regions are pale and the points full-coloured with black edges, so that
+    each point shows its class on any region (notebook 002's red and blue points), with
+    a legend of the classes. Notebook 002.
 
     Parameters
     ----------
@@ -245,6 +258,10 @@ def decision_boundary(
         Draw into this Axes (e.g. from ``plt.subplots()``) instead of a new figure.
     margin : float, default 0.5
         Space around the data, in input units.
+    title : str, optional
+        E.g. which points these are: ``"moons: test points"``.
+    names : sequence of str, optional
+        The classes' names for the legend (default "class 0", "class 1", ...).
 
     Returns
     -------
@@ -275,6 +292,12 @@ def decision_boundary(
     k = outputs.shape[1]
     labels = None if y is None else _class_labels(y, len(X), k, what)
     probabilities = _gives_probabilities(model, outputs)
+    if names is not None:
+        names = [str(name) for name in names]
+        if len(names) < max(k, 2):
+            raise LayerwiseError(
+                f"{what}: {len(names)} names for the {max(k, 2)} classes of the network."
+            )
     fig, (panel,) = _figure(ax, 1, what, size=(5.2, 4.2))
     filled = _draw_boundary(
         panel,
@@ -285,11 +308,15 @@ def decision_boundary(
         _binary_scale(probabilities, outputs),
         X,
         labels,
+        names,
     )
     if k == 1:
-        fig.colorbar(filled, ax=panel, label="network output")
+        label = "network output: P(class 1)" if probabilities else "network output (logit)"
+        fig.colorbar(filled, ax=panel, label=label)
     else:
         fig.colorbar(filled, ax=panel, label="class", ticks=_IntegerTicks())
+    if title is not None:
+        panel.set_title(str(title))
     return fig if ax is None else ax
 
 
