@@ -13,6 +13,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 EXPECTED = {
     "000_function2d.py": ["deep_net.png", "cost.png", "function_map.png", "training.gif"],
+    "000_diagnostics.py": ["diagnostics.png"],
     "001_digits_mnist.py": [
         "digits.png",
         "history.png",

@@ -526,6 +526,16 @@ def test_plotting_never_imports_pyplot():
 # -- how the figures and animations show themselves ---------------------------------------
 
 
+def diagnostics_record():
+    """A small lw.Diagnostics record: a 2-8-1 tanh net, full batch, 6 records."""
+    diag = lw.Diagnostics(every=2)
+    X, y = lw.data.function2d(n=64, seed=0)
+    model = lw.Sequential([lw.Linear(2, 8), lw.Tanh(), lw.Linear(8, 1)], seed=0)
+    model.fit(X, y, loss=lw.MSE(), optimizer=lw.SGD(lr=0.1), epochs=12, batch_size=None,
+              callbacks=[diag], progress=False)  # fmt: skip
+    return diag
+
+
 # Every lw.plot function, as ``make(ax=None)``, with the number of panels it draws.
 FIGURES = {
     "history": (
@@ -554,6 +564,7 @@ FIGURES = {
         1,
     ),
     "confusion_matrix": (lambda ax=None: lw.plot.confusion_matrix([0, 1, 1], [0, 1, 0], ax=ax), 1),
+    "diagnostics": (lambda ax=None: lw.plot.diagnostics(diagnostics_record(), ax=ax), 6),
 }
 
 

@@ -17,6 +17,7 @@ import importlib
 from layerwise import (
     activations,
     callbacks,
+    diagnostics,
     init,
     layers,
     losses,
@@ -36,6 +37,7 @@ from layerwise.callbacks import (
     LearningRateScheduler,
     ReduceLROnPlateau,
 )
+from layerwise.diagnostics import Diagnostics
 from layerwise.gradcheck import GradcheckReport, gradcheck
 from layerwise.io import (
     Checkpoint,
@@ -100,6 +102,7 @@ __all__ = [
     "CSVLogger",
     "BackupAndRestore",
     "ModelCheckpoint",
+    "Diagnostics",
     # files and checks
     "save",
     "load",
@@ -112,6 +115,7 @@ __all__ = [
     # modules
     "activations",
     "callbacks",
+    "diagnostics",
     "init",
     "layers",
     "losses",

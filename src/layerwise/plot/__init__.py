@@ -24,10 +24,11 @@ saved with ``gif.save("train.gif")`` (or written at once with ``animate(recorder
 >>> gif = lw.plot.animate(recorder, "moons.gif")  # doctest: +SKIP
 
 lw.plot is the only part of layerwise that imports matplotlib (its modules: figures,
-animation and the private _common).
+animation, diagnostics and the private _common).
 """
 
 from layerwise.plot.animation import GIF, Frame, Recorder, animate
+from layerwise.plot.diagnostics import diagnostics
 from layerwise.plot.figures import (
     confusion_matrix,
     decision_boundary,
@@ -45,6 +46,7 @@ __all__ = [
     "animate",
     "confusion_matrix",
     "decision_boundary",
+    "diagnostics",
     "fit_1d",
     "function_map",
     "history",
