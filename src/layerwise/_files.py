@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as _safetensors_bytes
 
 from layerwise import losses as _losses
-from layerwise._checks import LayerwiseError, new_temporary_file
+from layerwise._checks import LayerwiseError, first_nonfinite, new_temporary_file, positive_int
 from layerwise.session import TrainingState
 
 FORMAT = "layerwise"
@@ -29,6 +30,11 @@ FORMAT_VERSION = "1"
 OPTIMIZER_PREFIX = "optimizer/"
 LOSSES_KEY = "training/losses"
 _CALLBACK_PREFIX = "callbacks/"
+# The largest safetensors header (the JSON description and the table of tensors) that
+# layerwise writes or reads: parsing JSON can take ~25 times its size in memory (reading
+# 16 MiB of empty dicts took 435 MB and 1.6 s), and safetensors' own limit is 100 MB. A
+# history takes ~130 bytes an epoch, so a checkpoint holds some 100,000 epochs of it.
+MAX_HEADER_BYTES = 16 * 2**20
 
 
 def checkpoint_payload(model, optimizer, loss, state: TrainingState, fit_config: dict | None):
@@ -85,7 +91,7 @@ def training_state(training: dict, tensors: dict[str, np.ndarray]) -> TrainingSt
     """The :class:`TrainingState` a checkpoint's ``"training"`` entry describes, checked
     (a ``LayerwiseError`` naming what is wrong)."""
     losses = tensors.get(LOSSES_KEY, np.zeros(0))
-    if losses.ndim != 1 or not np.isfinite(losses).all():
+    if losses.ndim != 1 or losses.dtype.kind != "f" or not np.isfinite(losses).all():
         raise LayerwiseError("the per-step losses are not a finite 1-D array")
     callbacks = training.get("callbacks", [])
     if not isinstance(callbacks, list) or not all(
@@ -107,10 +113,24 @@ def training_state(training: dict, tensors: dict[str, np.ndarray]) -> TrainingSt
 
 def set_layer_rngs(model, layer_rngs: dict) -> None:
     """Give the layers (Dropout) the generator states a checkpoint saved."""
+    if not isinstance(layer_rngs, dict):
+        raise LayerwiseError(f"layer_rngs must map layer indices to states; got {layer_rngs!r}")
+    random = {
+        str(i)
+        for i, layer in enumerate(model.layers)
+        if isinstance(getattr(layer, "rng", None), np.random.Generator)
+    }
+    generators = {}
     for index, rng_state in layer_rngs.items():
-        layer = model.layers[int(index)]
-        layer.rng = np.random.default_rng()
-        layer.rng.bit_generator.state = rng_state
+        if index not in random:
+            raise LayerwiseError(
+                f"layer_rngs names layer {index!r}, but only layers {sorted(random)} draw "
+                "random numbers"
+            )
+        generators[int(index)] = np.random.default_rng()
+        generators[int(index)].bit_generator.state = rng_state  # validates it
+    for index, rng in generators.items():
+        model.layers[index].rng = rng
 
 
 def loss_config(loss: _losses.Loss) -> dict:
@@ -124,28 +144,90 @@ def loss_from(config: dict) -> _losses.Loss:
     classes = {cls.__name__: cls for cls in _losses.LOSSES.values()}
     if not isinstance(config, dict) or config.get("type") not in classes:
         raise LayerwiseError(f"unknown loss {config!r}")
-    return classes[config["type"]](**{k: v for k, v in config.items() if k != "type"})
+    cls = classes[config["type"]]
+    allowed = {"type", "from_logits"} if cls is _losses.BinaryCrossEntropy else {"type"}
+    if config.keys() - allowed or not isinstance(config.get("from_logits", False), bool):
+        raise LayerwiseError(
+            f"bad loss description {config!r}: expected the keys {sorted(allowed)}"
+            + (" with from_logits true or false" if "from_logits" in allowed else "")
+        )
+    return cls(**{k: v for k, v in config.items() if k != "type"})
+
+
+def fit_config(config) -> dict:
+    """The ``fit`` arguments of a checkpoint (``epochs``, ``batch_size``, ``shuffle``),
+    checked: they are passed to ``fit`` on resume, so nothing else may come from a file
+    (a ``backup_dir`` would make a resumed run write and delete files elsewhere)."""
+    allowed = ("epochs", "batch_size", "shuffle")
+    if not isinstance(config, dict) or config.keys() - set(allowed):
+        unknown = sorted(config.keys() - set(allowed)) if isinstance(config, dict) else config
+        raise LayerwiseError(
+            f"the fit configuration may hold only {', '.join(allowed)}; got {unknown!r}"
+        )
+    checked = {}
+    for key in ("epochs", "batch_size"):  # None: a session stepped without run(); full batch
+        if key in config:
+            value, name = config[key], f"the fit configuration's {key}"
+            checked[key] = None if value is None else positive_int(value, name)
+    if "shuffle" in config:
+        if not isinstance(config["shuffle"], bool):
+            raise LayerwiseError(
+                f"the fit configuration's shuffle must be true or false; got {config['shuffle']!r}"
+            )
+        checked["shuffle"] = config["shuffle"]
+    return checked
 
 
 # -- the container: safetensors, JSON metadata, a digest, atomic writes -------------
 
 
 def write(path, tensors: dict[str, np.ndarray], meta: dict) -> None:
+    """Write ``tensors`` and the JSON-ready ``meta`` to ``path`` with their digest, atomically.
+
+    Refused, leaving any file at ``path`` as it was: a folder that does not exist, a
+    tensor holding NaN or infinity (``read`` would refuse the file, so saving it would
+    only replace a good file with an unreadable one), a description that is not JSON or
+    longer than :data:`MAX_HEADER_BYTES`.
+    """
     path = Path(path)
+    where = f"Cannot save to {str(path)!r}"
     if not path.parent.is_dir():
-        raise LayerwiseError(
-            f"Cannot save to {str(path)!r}: folder {str(path.parent)!r} does not exist."
-        )
+        raise LayerwiseError(f"{where}: folder {str(path.parent)!r} does not exist.")
     tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    for name, tensor in tensors.items():
+        if tensor.dtype.kind == "f" and not np.isfinite(tensor).all():
+            raise LayerwiseError(
+                f"{where}: {name!r} holds {first_nonfinite(tensor)}. Files of non-finite "
+                "weights cannot be loaded, so none is written (an existing file is left as "
+                "it was). Train to finite weights (fit restores the last finite ones when a "
+                "run diverges); np.savez can keep any arrays for a look."
+            )
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION}
     try:
         metadata.update({k: json.dumps(v) for k, v in meta.items()})
-    except (TypeError, ValueError) as e:
-        raise LayerwiseError(
-            f"Cannot save to {str(path)!r}: the description is not JSON ({e})."
-        ) from None
+    except (TypeError, ValueError, RecursionError) as e:
+        reason = "it is nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise LayerwiseError(f"{where}: the description is not JSON ({reason}).") from None
+    if sum(len(k) + len(v) for k, v in metadata.items()) > MAX_HEADER_BYTES:
+        raise _too_large(where, metadata)
     metadata["sha256"] = digest(metadata, tensors)
-    atomic_write(path, _safetensors_bytes(tensors, metadata=metadata))
+    try:
+        data = _safetensors_bytes(tensors, metadata=metadata)
+    except SafetensorError as e:
+        raise LayerwiseError(f"{where}: safetensors cannot store it ({e}).") from None
+    if int.from_bytes(data[:8], "little") > MAX_HEADER_BYTES:  # with JSON's escapes
+        raise _too_large(where, metadata)
+    atomic_write(path, data)
+
+
+def _too_large(where: str, metadata: dict[str, str]) -> LayerwiseError:
+    sizes = {k: len(v) for k, v in metadata.items()}
+    largest = max(sizes, key=sizes.get)
+    return LayerwiseError(
+        f"{where}: its description takes {sum(sizes.values()) / 2**20:.1f} MiB (of which "
+        f"{largest!r} {sizes[largest] / 2**20:.1f} MiB); a layerwise file holds at most "
+        f"{MAX_HEADER_BYTES / 2**20:g} MiB of it. Keep large data in a file of its own."
+    )
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -193,6 +275,17 @@ def read(path) -> tuple[dict[str, np.ndarray], dict]:
     if not path.is_file():
         raise LayerwiseError(f"No such model file: {str(path)!r}.")
     try:
+        with open(path, "rb") as f:  # the header's length, before anything parses it
+            header_bytes = int.from_bytes(f.read(8), "little")
+    except OSError as e:
+        raise LayerwiseError(f"{str(path)!r} could not be read: {e}") from None
+    if header_bytes > MAX_HEADER_BYTES:
+        raise LayerwiseError(
+            f"{str(path)!r} declares a safetensors header of {header_bytes:,} bytes; a "
+            f"layerwise file has at most {MAX_HEADER_BYTES:,} ({MAX_HEADER_BYTES / 2**20:g} MiB). "
+            "It is damaged, or not a layerwise file."
+        )
+    try:
         with safe_open(str(path), framework="numpy") as f:
             metadata = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
@@ -219,9 +312,16 @@ def read(path) -> tuple[dict[str, np.ndarray], dict]:
         if key in metadata:
             try:
                 decoded[key] = json.loads(metadata[key])
-            except json.JSONDecodeError as e:
+            except (ValueError, RecursionError) as e:
+                if isinstance(e, RecursionError):
+                    reason = "it is nested too deeply"
+                elif isinstance(e, json.JSONDecodeError):
+                    reason = str(e)
+                else:  # an integer longer than Python converts
+                    digits = sys.get_int_max_str_digits()
+                    reason = f"it holds an integer of more digits than Python reads ({digits})"
                 raise LayerwiseError(
-                    f"{str(path)!r}: metadata {key!r} is not valid JSON: {e}"
+                    f"{str(path)!r}: metadata {key!r} is not valid JSON: {reason}"
                 ) from None
     return tensors, decoded
 

@@ -169,7 +169,10 @@ class Elementwise(Layer):
     ----------
     f, df : callable ndarray -> ndarray
         The function and its derivative, both applied element-wise to whole arrays
-        (write them with NumPy operations, e.g. ``np.tanh``, not ``math.tanh``).
+        (write them with NumPy operations, e.g. ``np.tanh``, not ``math.tanh``): each
+        returns numbers of its input's shape, or a Python number for a constant
+        (``lambda z: 1``). Anything else (None, a string, a reduction such as
+        ``z.mean(axis=0)``) raises ``LayerwiseError`` rather than being broadcast.
     name : str, optional
         Shown in summaries.
 
@@ -196,17 +199,31 @@ class Elementwise(Layer):
         return grad_out * self._apply(self.df, self._x)
 
     def _apply(self, fn: Callable, x: np.ndarray) -> np.ndarray:
-        # Users' functions may return Python scalars or another dtype (e.g. lambda z: 1).
-        y = np.asarray(fn(x), dtype=x.dtype)
+        # A Python number is a constant (lambda z: 1, a constant derivative); anything else
+        # must be numbers of the input's shape: broadcasting a reduction over the batch
+        # (z.mean(axis=0)) or a forgotten return (None, NaN once cast) would be silent.
+        value = fn(x)
+        what = getattr(fn, "__name__", "the function")
+        if isinstance(value, (int, float)):  # bool too: a constant
+            return np.broadcast_to(np.asarray(value, dtype=x.dtype), x.shape)
+        if value is None or isinstance(value, (str, bytes, dict)):
+            got = "None (a forgotten return?)" if value is None else f"a {type(value).__name__}"
+            raise LayerwiseError(
+                f"{self!r}: {what} returned {got}; it must return an array of the input's "
+                f"shape {x.shape}, computed element-wise."
+            )
+        y = np.asarray(value)
+        if y.dtype.kind not in "biuf":
+            raise LayerwiseError(
+                f"{self!r}: {what} returned an array of dtype {y.dtype.name!r}; it must return "
+                "real numbers."
+            )
         if y.shape != x.shape:
-            try:
-                y = np.broadcast_to(y, x.shape)
-            except ValueError:
-                raise LayerwiseError(
-                    f"{self!r}: {getattr(fn, '__name__', 'the function')} returned shape "
-                    f"{y.shape} for an input of shape {x.shape}; it must work element-wise."
-                ) from None
-        return y
+            raise LayerwiseError(
+                f"{self!r}: {what} returned shape {y.shape} for an input of shape {x.shape}; it "
+                "must work element-wise (for a constant, return a Python number)."
+            )
+        return y.astype(x.dtype, copy=False)
 
     def __repr__(self) -> str:
         return f"Elementwise({self.name})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,6 +87,46 @@ class Callback:
         """Go back to :meth:`state_dict`'s output."""
 
 
+_HOOKS = (
+    "on_train_begin",
+    "on_epoch_begin",
+    "on_batch_end",
+    "on_epoch_end",
+    "on_train_end",
+    "state_dict",
+    "load_state_dict",
+)
+
+
+def callback_list(callbacks) -> list[Callback]:
+    """``callbacks`` as a list of callbacks: a sequence of them, or a single one (the
+    usual slip for a list of one), each a :class:`Callback` or an object with its hooks.
+    """
+    if _is_callback(callbacks):
+        return [callbacks]
+    if isinstance(callbacks, (str, bytes, dict)) or not isinstance(callbacks, Iterable):
+        raise LayerwiseError(
+            f"callbacks must be a list of callbacks, e.g. [lw.EarlyStopping()]; got {callbacks!r}."
+        )
+    items = list(callbacks)
+    for i, item in enumerate(items):
+        if not _is_callback(item):
+            hint = ""
+            if isinstance(item, type):
+                hint = f" (a class: pass an instance, {item.__name__}(...))"
+            raise LayerwiseError(
+                f"callbacks[{i}] is {item!r}, not a callback{hint}; a callback is a "
+                "lw.Callback (or has its on_train_begin ... on_train_end hooks)."
+            )
+    return items
+
+
+def _is_callback(value) -> bool:
+    if isinstance(value, type):
+        return False
+    return isinstance(value, Callback) or all(callable(getattr(value, h, None)) for h in _HOOKS)
+
+
 class CSVLogger(Callback):
     """Write a row per epoch to a CSV file as the epoch ends: a log that survives a crash.
 
@@ -106,6 +147,8 @@ class CSVLogger(Callback):
     """
 
     def __init__(self, path, *, append: bool = False, separator: str = ","):
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise LayerwiseError(f"CSVLogger separator must be one character; got {separator!r}.")
         self.path, self.append, self.separator = Path(path), bool(append), separator
         self._file = None
         self._writer = None
@@ -197,6 +240,10 @@ class EarlyStopping(Callback):
                 f"EarlyStopping patience must be a positive integer; got {patience!r}."
             )
         min_delta = real_number(min_delta, "EarlyStopping min_delta")
+        if not isinstance(monitor, str):
+            raise LayerwiseError(
+                f"EarlyStopping monitor must be a key of the epoch logs; got {monitor!r}."
+            )
         self.monitor, self.patience, self.min_delta = monitor, patience, abs(min_delta)
         self.maximize = mode == "max" or (mode == "auto" and "accuracy" in monitor)
         self.restore_best = restore_best
@@ -208,6 +255,15 @@ class EarlyStopping(Callback):
             self.best_epoch, self.wait, self.stopped_epoch = None, 0, None
             self._best_weights = None
             self._started = True
+        weights = self._best_weights
+        if weights is not None and (
+            weights.keys() != run.params.keys()
+            or any(weights[k].shape != p.shape for k, (p, _) in run.params.items())
+        ):
+            raise LayerwiseError(
+                "EarlyStopping's best weights, from a saved state, do not fit the model "
+                "(other names or shapes): the state is not of this model."
+            )
 
     def on_epoch_end(self, run: Session, epoch: int, logs: dict[str, float]) -> None:
         if self.monitor not in logs:
@@ -247,10 +303,23 @@ class EarlyStopping(Callback):
     def load_state_dict(self, state: dict) -> None:
         if not state:
             return
-        best = state["best"]
+        best, weights = state["best"], state.get("best_weights")
+        if best is not None:
+            best = real_number(best, "EarlyStopping state: best")
+        best_epoch = state["best_epoch"]
+        if best_epoch is not None:
+            best_epoch = _count(best_epoch, "EarlyStopping state: best_epoch")
+        wait = _count(state["wait"], "EarlyStopping state: wait")
+        if weights is not None and not (
+            isinstance(weights, dict)
+            and all(
+                isinstance(v, np.ndarray) and v.dtype.kind == "f" and np.isfinite(v).all()
+                for v in weights.values()
+            )
+        ):
+            raise LayerwiseError("EarlyStopping state: best_weights must be finite float arrays.")
         self.best = (-math.inf if self.maximize else math.inf) if best is None else best
-        self.best_epoch, self.wait, self.stopped_epoch = state["best_epoch"], state["wait"], None
-        weights = state.get("best_weights")
+        self.best_epoch, self.wait, self.stopped_epoch = best_epoch, wait, None
         self._best_weights = None if weights is None else {k: v.copy() for k, v in weights.items()}
         self._started = True
 

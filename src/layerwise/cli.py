@@ -16,6 +16,7 @@ import argparse
 import csv
 import datetime as _dt
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -198,11 +199,23 @@ def _is_number(text: str) -> bool:
 # -- networks -----------------------------------------------------------------------
 
 
+# The most parameters that ``train --layers`` builds: 400 MB as float32, 1.6 GB with the
+# gradients and Adam's two moments; far more than any of the data sets needs.
+MAX_PARAMETERS = 100_000_000
+
+
 def build_model(data: Data, sizes: list[int], activation: str, seed: int) -> lw.Sequential:
     """Linear layers of the given sizes with ``activation`` between them; the output
     layer is plain for cross-entropy and regression, sigmoid for binary tasks."""
     if len(sizes) < 2:
         raise UsageError("--layers needs at least an input and an output size, e.g. 64,10")
+    count = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+    if count > MAX_PARAMETERS:
+        raise UsageError(
+            f"--layers {','.join(map(str, sizes))} makes {count:,} parameters "
+            f"({4 * count / 2**30:,.1f} GiB as float32); the command line builds at most "
+            f"{MAX_PARAMETERS:,}. Use smaller layers"
+        )
     features = data.X_train.shape[1]
     if sizes[0] != features:
         raise UsageError(
@@ -393,18 +406,43 @@ def _load_model(path: str) -> tuple[lw.Sequential, dict, Path | None]:
     return lw.load(target), lw.io.read_metadata(target), run
 
 
+def _trained(meta: dict) -> dict:
+    """How ``train`` made the model (the file's ``info``), or {} if it says nothing usable."""
+    info = meta.get("info")
+    return info if isinstance(info, dict) else {}
+
+
+def _from_info(trained: dict, key: str, default, valid, fix: str):
+    """``trained[key]`` (or ``default``), refused unless ``valid(value)``: the file's info
+    is free JSON that may come from anywhere."""
+    value = trained.get(key, default)
+    if value is not None and not valid(value):
+        raise UsageError(
+            f"the model file's info has {key}={_short(value)}, which is unusable; {fix}"
+        )
+    return value
+
+
+def _short(value, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def cmd_evaluate(args) -> int:
     model, meta, run = _load_model(args.model)
-    trained = meta.get("info") or {}
-    data_name = args.data or trained.get("data")
+    trained = _trained(meta)
+    data_name = args.data or _from_info(trained, "data", None, _is_text, "pass --data")
     if data_name is None:
         raise UsageError("this model file does not say what data it was trained on; pass --data")
-    seed = args.seed if args.seed is not None else trained.get("seed", 0)
-    test_size = trained.get("test_size", 0.2)
+    seed = args.seed
+    if seed is None:
+        seed = _from_info(trained, "seed", 0, _is_count, "pass --seed")
+    test_size = _from_info(trained, "test_size", 0.2, _is_fraction, "it must be in (0, 1)")
+    loss_name = args.loss or _from_info(trained, "loss", None, _is_loss_name, "pass --loss")
     data = load_data(
         data_name, seed=seed, test_size=test_size, data_path=args.data_path, download=args.download
     )
-    loss = lw.losses.get(args.loss or trained.get("loss") or default_loss(data.task))
+    loss = lw.losses.get(loss_name or default_loss(data.task))
     if model.in_features != data.X_test.shape[1] or model.out_features != data.outputs:
         raise UsageError(
             f"the model maps {model.in_features} inputs to {model.out_features} outputs, but "
@@ -425,8 +463,8 @@ def cmd_predict(args) -> int:
     if not source.is_file():
         raise UsageError(f"no such input file: {args.input!r}")
     if source.suffix == ".npy":
-        try:
-            X = np.load(source, allow_pickle=False)
+        try:  # mapped, not read: a header declaring more than the file holds is refused
+            X = np.load(source, allow_pickle=False, mmap_mode="r")
         except (ValueError, OSError) as e:
             raise UsageError(f"cannot read {args.input!r} as a NumPy array: {e}") from None
     elif source.suffix == ".csv":
@@ -436,7 +474,7 @@ def cmd_predict(args) -> int:
     if X.ndim == 1:
         X = X.reshape(1, -1)
     outputs = model.predict(X)
-    loss = (meta.get("info") or {}).get("loss")
+    loss = _trained(meta).get("loss")
     if loss == "cross_entropy":
         outputs = lw.activations.softmax(outputs)
     classes = None
@@ -464,29 +502,60 @@ def cmd_predict(args) -> int:
 
 
 def cmd_info(args) -> int:
-    model, meta, _ = _load_model(args.model)
+    model, meta, run = _load_model(args.model)
     path = Path(args.model)
-    print(f"{path}: layerwise {meta.get('kind', 'model')}, {model.dtype.name}")
+    checkpoint = None
+    if meta.get("kind") == "checkpoint":  # checked whole, not read field by field
+        checkpoint = lw.load_checkpoint(path / "model.safetensors" if run else path)
+    print(f"{path}: layerwise {'checkpoint' if checkpoint else 'model'}, {model.dtype.name}")
     model.summary(print_fn=print)  # text, even when main() runs in a notebook
-    trained = meta.get("info")
+    trained = _trained(meta)
     if trained:
+        keys = ("data", "loss", "optimizer", "lr", "epochs_run", "batch_size", "seed")
+        shown = ", ".join(f"{k}={_plain(trained[k])}" for k in keys if k in trained)
+        print(f"trained with: {shown}")
+        test = trained.get("test")
+        if isinstance(test, dict) and all(_is_real(v) for v in test.values()):
+            print("test: " + ", ".join(f"{_plain(k)} {v:.4f}" for k, v in test.items()))
+        elif "test" in trained:
+            print(f"test: {_short(test)}")
+    if checkpoint:
         print(
-            "trained with: "
-            + ", ".join(
-                f"{k}={trained[k]}"
-                for k in ("data", "loss", "optimizer", "lr", "epochs_run", "batch_size", "seed")
-                if k in trained
-            )
-        )
-        if "test" in trained:
-            print("test: " + ", ".join(f"{k} {v:.4f}" for k, v in trained["test"].items()))
-    training = meta.get("training")
-    if training:
-        print(
-            f"checkpoint after epoch {training['epoch']} (step {training['step']}), "
-            f"optimizer {meta['optimizer']['type']}, loss {meta['loss']['type']}"
+            f"checkpoint after epoch {checkpoint.state.epoch} (step {checkpoint.state.step}), "
+            f"optimizer {type(checkpoint.optimizer).__name__}, "
+            f"loss {type(checkpoint.loss).__name__}"
         )
     return 0
+
+
+def _plain(value) -> str:
+    """A value of the info as ``train`` wrote it (``data=digits``), shortened."""
+    return value if isinstance(value, str) and len(value) <= 60 else _short(value)
+
+
+def _is_text(value) -> bool:
+    return isinstance(value, str)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_real(value) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond the floats
+        return False
+
+
+def _is_fraction(value) -> bool:
+    return _is_real(value) and 0 < value < 1
+
+
+def _is_loss_name(value) -> bool:
+    return isinstance(value, str) and value in lw.losses.LOSSES
 
 
 # -- the parser -----------------------------------------------------------------------

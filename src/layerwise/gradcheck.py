@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from layerwise import losses as _losses
-from layerwise._checks import LayerwiseError, numeric_array
+from layerwise._checks import LayerwiseError, check_seed, numeric_array, positive_int, real_number
 from layerwise.network import Sequential
 
 
@@ -89,14 +89,15 @@ def gradcheck(
     x : array (n, features)
     y : targets for ``loss``
     loss : Loss or str
-    eps : float, default 1e-6
+    eps : float > 0, default 1e-6
         Step of the central difference.
-    tolerance : float, default 1e-6
-        Largest acceptable relative error (see the module docstring).
+    tolerance : float > 0, default 1e-6
+        Largest acceptable relative error (see the module docstring); 0 would make the
+        absolute floor infinite and pass every gradient.
     training : bool, default False
         Run in training mode; random layers (e.g. ``Dropout``) then draw the same mask
         at every evaluation.
-    max_elements : int or None, default 2000
+    max_elements : positive int or None, default 2000
         Check at most this many randomly chosen elements per tensor (None: all).
     seed : int
         Chooses those elements.
@@ -108,15 +109,34 @@ def gradcheck(
     GradcheckReport
         ``.ok``, ``.errors`` per tensor and a readable table as ``str(report)``.
 
+    Raises
+    ------
+    LayerwiseError
+        For an ``eps``, ``tolerance`` or ``max_elements`` that would check nothing (0,
+        negative, not finite), an empty ``x``, and with ``raise_on_failure``.
+
     Examples
     --------
     >>> report = lw.gradcheck(model, X[:8], y[:8], lw.CrossEntropy())
     >>> report.ok
     True
     """
+    eps = real_number(eps, "gradcheck eps", minimum=0.0, strict=True)
+    tolerance = real_number(tolerance, "gradcheck tolerance", minimum=0.0, strict=True)
+    if 10 * np.finfo(np.float64).eps > eps * tolerance:
+        raise LayerwiseError(
+            f"gradcheck: eps={eps:g} with tolerance={tolerance:g} cannot tell a wrong gradient "
+            "from rounding noise: the noise floor would exceed the loss itself, and every "
+            "gradient would pass. Use eps * tolerance >= 2.2e-15 (the defaults give 1e-12)."
+        )
+    if max_elements is not None:
+        max_elements = positive_int(max_elements, "gradcheck max_elements")
+    seed = check_seed(seed, "gradcheck seed")
     loss = _losses.get(loss)
     net = _float64_copy(model)
     x = numeric_array(x, "x").astype(np.float64)
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise LayerwiseError(f"gradcheck needs at least one sample in x; got shape {x.shape}.")
     y = numeric_array(y, "y")
     y = y.astype(np.float64) if y.dtype.kind == "f" else y
     rngs = [(layer, layer.rng.bit_generator.state) for layer in net.layers if hasattr(layer, "rng")]

@@ -15,13 +15,15 @@ target (``os.replace`` is atomic), so a crash mid-save leaves the previous file 
 
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
 from layerwise import _files
 from layerwise import losses as _losses
 from layerwise import optim as _optim
-from layerwise._checks import LayerwiseError
+from layerwise._checks import DESCRIPTION_ERRORS, LayerwiseError, positive_int, real_number
 from layerwise.callbacks import Callback, History
 from layerwise.network import Sequential
 from layerwise.session import Session, TrainingState
@@ -42,7 +44,10 @@ def save(model: Sequential, path, *, info: dict | None = None) -> None:
     ------
     LayerwiseError
         If the model holds layers that a file cannot describe (``Elementwise`` or
-        user-defined layers); save ``model.state_dict()`` for those instead.
+        user-defined layers; save ``model.state_dict()`` for those instead), weights that
+        are NaN or infinite (:func:`load` could not read the file back, so the file at
+        ``path`` is left as it was), or an ``info`` that is not JSON or makes the
+        description larger than 16 MiB.
 
     Examples
     --------
@@ -91,7 +96,9 @@ def load(path) -> Sequential:
     Raises
     ------
     LayerwiseError
-        For a missing, truncated, corrupted or mismatched file.
+        For a missing, truncated, corrupted or mismatched file, and for a description
+        that its tensors contradict (other shapes or dtype: nothing is built before the
+        two agree) or that is too large (a header over 16 MiB, over 10,000 layers).
     """
     tensors, meta = _files.read(path)
     return _model_from(path, tensors, meta)
@@ -100,12 +107,29 @@ def load(path) -> Sequential:
 def _model_from(path, tensors: dict, meta: dict) -> Sequential:
     if "model" not in meta:
         raise LayerwiseError(f"{str(path)!r} holds no model description.")
+    weights = _files.model_tensors(tensors)
     try:
-        model = Sequential.from_config(meta["model"])
-        model.load_state_dict(_files.model_tensors(tensors))
+        # The tensors' shapes bound what the description may build: a Linear(10**12, 10)
+        # beside small tensors is refused before anything is allocated.
+        shapes = {name: tensor.shape for name, tensor in weights.items()}
+        model = Sequential.from_config(meta["model"], shapes=shapes)
+        _check_dtypes(weights, model.dtype)
+        model.load_state_dict(weights)
     except LayerwiseError as e:
         raise LayerwiseError(f"{str(path)!r} does not describe a valid network: {e}") from None
     return model
+
+
+def _check_dtypes(tensors: dict, dtype) -> None:
+    """``lw.save`` writes every parameter and optimizer buffer in the network's dtype:
+    another dtype is a foreign or edited file (float64 values of 1e300 would become
+    infinite in a float32 network)."""
+    for name, tensor in tensors.items():
+        if tensor.dtype != dtype:
+            raise LayerwiseError(
+                f"tensor {name!r} is {tensor.dtype.name}, but the description says the "
+                f"network is {dtype.name}"
+            )
 
 
 @dataclass
@@ -134,21 +158,32 @@ def load_checkpoint(path) -> Checkpoint:
         step, lr = opt_meta.pop("step"), opt_meta.pop("current_lr")
         optimizer = _optim.from_config(opt_meta)
         buffers = _files.optimizer_buffers(tensors)
+        _check_dtypes(buffers, model.dtype)
         expected = {f"{slot}.{name}" for slot in optimizer.slots for name in model.parameters()}
         if step and buffers.keys() != expected:
             raise LayerwiseError(
                 f"the optimizer state lacks {sorted(expected - buffers.keys())} and has "
                 f"unexpected {sorted(buffers.keys() - expected)}"
             )
+        params = model.parameters()
+        for key, buffer in buffers.items():
+            if key not in expected:
+                raise LayerwiseError(f"the optimizer state has an unexpected {key!r}")
+            shape = params[key.split(".", 1)[1]][0].shape
+            if buffer.shape != shape:
+                raise LayerwiseError(
+                    f"the optimizer state {key!r} has shape {buffer.shape}; its parameter has "
+                    f"shape {shape}"
+                )
         optimizer.load_state_dict({"step": step, "lr": lr, "buffers": buffers})
         loss = _files.loss_from(meta["loss"])
         training = meta["training"]
         state = _files.training_state(training, tensors)
         _files.set_layer_rngs(model, training["layer_rngs"])
-        fit_config = dict(training["fit"])
+        fit_config = _files.fit_config(training["fit"])
     except LayerwiseError as e:
         raise LayerwiseError(f"{str(path)!r}: bad checkpoint: {e}") from None
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+    except DESCRIPTION_ERRORS as e:
         raise LayerwiseError(
             f"{str(path)!r}: bad checkpoint, training state unreadable ({e!r})."
         ) from None
@@ -183,7 +218,9 @@ class ModelCheckpoint(Callback):
     path : str or Path
         File to write. It may hold fields of the epoch's logs and ``{epoch}``, e.g.
         ``"ckpt-{epoch:03d}.safetensors"`` or ``"best-{val_loss:.3f}.safetensors"``, to keep
-        one file per epoch; else the same file is replaced each time.
+        one file per epoch; else the same file is replaced each time. The template is
+        checked when it is given (``"run{1}/ck.safetensors"`` is refused), and the folder,
+        when no field is in its name, when training begins: a mistake costs no epoch.
     every : int, default 1
         Consider every ``every``-th epoch.
     keep_last : int or None
@@ -228,12 +265,21 @@ class ModelCheckpoint(Callback):
                 f"ModelCheckpoint mode must be 'auto', 'min' or 'max'; got {mode!r}."
             )
         self.path, self.every, self.keep_last = str(path), every, keep_last
+        _check_template(self.path)
         self.monitor = "val_loss" if monitor is None else str(monitor)
         self.save_best_only = bool(save_best_only)
         self.maximize = mode == "max" or (mode == "auto" and "accuracy" in self.monitor)
         self.best: float | None = None
         self.best_epoch: int | None = None
         self.written: list[Path] = []
+
+    def on_train_begin(self, run: Session) -> None:
+        folder = Path(self.path).parent
+        if "{" not in str(folder) and not folder.is_dir():
+            raise LayerwiseError(
+                f"ModelCheckpoint cannot write {self.path!r}: folder {str(folder)!r} does not "
+                "exist. Create it first."
+            )
 
     def on_epoch_end(self, run: Session, epoch: int, logs: dict[str, float]) -> None:
         if (epoch + 1) % self.every:
@@ -273,5 +319,51 @@ class ModelCheckpoint(Callback):
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.best, self.best_epoch = state.get("best"), state.get("best_epoch")
-        self.written = [Path(p) for p in state.get("written", [])]
+        """Go back to :meth:`state_dict`'s output. Of the files it lists as written (which
+        ``keep_last`` may delete) only those that this callback's path template can name
+        are kept: a state from a file cannot make it delete anything else."""
+        best, best_epoch = state.get("best"), state.get("best_epoch")
+        written = state.get("written", [])
+        if best is not None:
+            best = real_number(best, "ModelCheckpoint state: best")
+        if best_epoch is not None:
+            best_epoch = positive_int(best_epoch, "ModelCheckpoint state: best_epoch")
+        if not isinstance(written, list) or not all(isinstance(p, str) for p in written):
+            raise LayerwiseError(
+                f"ModelCheckpoint state: written must be a list of paths; got {written!r}."
+            )
+        ours = _template_pattern(self.path)
+        self.best, self.best_epoch = best, best_epoch
+        self.written = [Path(p) for p in written if ours.fullmatch(str(Path(p)))]
+
+
+def _check_template(template: str) -> None:
+    """Raise unless a ``ModelCheckpoint`` path template names its fields (log keys, the
+    epoch) and formats with numbers for them, as the epochs' logs will fill it."""
+    try:
+        parts = list(string.Formatter().parse(template))
+        for name in {name for _, name, _, _ in parts if name is not None}:
+            if not name or name.isdigit() or "." in name or "[" in name:
+                raise ValueError(f"the field {{{name}}} is not the name of a log key")
+        template.format_map(_Numbers())
+    except (ValueError, IndexError, KeyError, TypeError) as e:
+        raise LayerwiseError(
+            f"ModelCheckpoint path {template!r} is not a valid template ({e}); its fields "
+            "name log keys or the epoch, e.g. 'ckpt-{epoch:03d}.safetensors' or "
+            "'best-{val_loss:.3f}.safetensors' (double the braces for a literal one)."
+        ) from None
+
+
+class _Numbers(dict):
+    """Any field of a template, as a number: 1 for the epoch, 1.0 for a log key."""
+
+    def __missing__(self, key):
+        return 1 if key == "epoch" else 1.0
+
+
+def _template_pattern(template: str) -> re.Pattern:
+    """The paths that a template can produce: its text, any name in place of a field."""
+    pattern = ""
+    for literal, name, _, _ in string.Formatter().parse(str(Path(template))):
+        pattern += re.escape(literal) + (r"[^/\\]*" if name is not None else "")
+    return re.compile(pattern)

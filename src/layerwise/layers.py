@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from layerwise import init as _init
-from layerwise._checks import LayerwiseError, float_dtype, positive_int
+from layerwise._checks import LayerwiseError, check_seed, float_dtype, positive_int
 
 
 class Layer:
@@ -104,11 +104,20 @@ class Linear(Layer):
         self.init, self.bias_init = init, bias_init
         self._init_W, self._init_b = _init.get(init), _init.get(bias_init)
         dtype = float_dtype(dtype)
-        self.params = {
-            "W": np.empty((self.in_features, self.out_features), dtype),
-            "b": np.empty(self.out_features, dtype),
-        }
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        rng = check_seed(rng, "Linear rng")
+        try:
+            self.params = {
+                "W": np.empty((self.in_features, self.out_features), dtype),
+                "b": np.empty(self.out_features, dtype),
+            }
+            self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        except (MemoryError, ValueError):  # ValueError: beyond what NumPy can index
+            count = (self.in_features + 1) * self.out_features
+            raise LayerwiseError(
+                f"{self!r} needs {count:,} parameters ({2 * count * dtype.itemsize / 2**30:,.1f} "
+                f"GiB with their gradients as {dtype.name}), more than can be allocated. "
+                "Check the layer sizes."
+            ) from None
         self._x = None
         self._ones = np.ones(0, dtype)
         self.reset_parameters(np.random.default_rng(rng))
@@ -182,7 +191,7 @@ class Dropout(Layer):
         if not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
             raise LayerwiseError(f"Dropout p must be a probability in [0, 1); got {p!r}.")
         self.p = float(p)
-        self.rng = np.random.default_rng(rng)
+        self.rng = np.random.default_rng(check_seed(rng, "Dropout rng"))
         self._mask = None
         self._ran = False
 

@@ -24,6 +24,7 @@ from layerwise._checks import (
     LayerwiseError,
     check_sample_weight,
     first_nonfinite,
+    inferred_classes,
     numeric_array,
     positive_int,
 )
@@ -189,7 +190,7 @@ def confusion_matrix(
         )
     largest = int(max(t.max(), p.max()))
     if num_classes is None:
-        k = largest + 1
+        k = inferred_classes(largest, where)
     else:
         k = positive_int(num_classes, f"{where}: num_classes")
         if largest >= k:
@@ -198,7 +199,13 @@ def confusion_matrix(
                 f"num_classes={largest + 1} or more."
             )
     w = _weights(sample_weight, len(t), where)
-    matrix = np.zeros((k, k), np.int64 if w is None else np.float64)
+    try:
+        matrix = np.zeros((k, k), np.int64 if w is None else np.float64)
+    except (MemoryError, ValueError):  # ValueError: more than NumPy can index
+        raise LayerwiseError(
+            f"{where}: a matrix of {k:,} x {k:,} classes cannot be allocated "
+            f"({k * k * 8 / 2**30:,.1f} GiB)."
+        ) from None
     np.add.at(matrix, (t, p), 1 if w is None else w)
     return matrix
 
@@ -239,6 +246,9 @@ def balanced_accuracy(y_true, y_pred, *, threshold: float = 0.5, sample_weight=N
     t, p = _labels(t, threshold), _labels(p, threshold)
     if min(t.min(), p.min()) < 0:
         raise LayerwiseError(f"{where} needs non-negative integer class labels.")
+    # Only the classes that occur count: number them 0, 1, ... (labels may be large).
+    _, codes = np.unique(np.concatenate([t, p]), return_inverse=True)
+    t, p = codes[: len(t)], codes[len(t) :]
     matrix = confusion_matrix(t, p, sample_weight=w).astype(np.float64)
     per_class = matrix.sum(axis=1)
     present = per_class > 0  # classes only predicted, or of weight 0, have no recall

@@ -14,7 +14,15 @@ import numpy as np
 
 from layerwise import _display, training
 from layerwise import activations as _activations
-from layerwise._checks import LayerwiseError, as_matrix, float_dtype, numeric_array, positive_int
+from layerwise._checks import (
+    LayerwiseError,
+    as_matrix,
+    cast,
+    check_seed,
+    float_dtype,
+    numeric_array,
+    positive_int,
+)
 from layerwise.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from layerwise.layers import Dropout, Layer, Linear
 
@@ -29,6 +37,9 @@ _LAYER_ARGS: dict[type[Layer], tuple[str, ...]] = {
     Dropout: ("p",),
     LeakyReLU: ("alpha",),
 }
+# A description (from a file) builds at most this many layers: each is an object of ~1 KB,
+# and a 16 MiB description could otherwise ask for a million of them.
+MAX_DESCRIBED_LAYERS = 10_000
 
 
 class Sequential:
@@ -62,8 +73,8 @@ class Sequential:
         self.layers = _check_layers(layers)
         self.in_features, self.out_features = _widths(self.layers)
         self.dtype = float_dtype(dtype)
-        self.seed = seed
-        self._draw_parameters(seed)
+        self.seed = check_seed(seed, "Sequential seed")
+        self._draw_parameters(self.seed)
         self._place_parameters()
 
     def reset_parameters(self, seed: int | None = None) -> None:
@@ -73,7 +84,7 @@ class Sequential:
         was built with one); a seed given becomes the network's seed.
         """
         if seed is not None:
-            self.seed = seed
+            self.seed = check_seed(seed, "reset_parameters seed")
         self._draw_parameters(self.seed)  # layers draw into their arrays in place
 
     def _draw_parameters(self, seed: int | None) -> None:
@@ -187,24 +198,52 @@ class Sequential:
         return {"dtype": self.dtype.name, "layers": described}
 
     @classmethod
-    def from_config(cls, config: dict, *, seed: int | None = None) -> Sequential:
-        """Rebuild a network (with fresh weights) from :meth:`config`'s description."""
+    def from_config(cls, config: dict, *, seed: int | None = None, shapes=None) -> Sequential:
+        """Rebuild a network (with fresh weights) from :meth:`config`'s description.
+
+        ``shapes`` (parameter name -> shape, e.g. those of the tensors in a file) are
+        the shapes the parameters must have: they are compared with the description
+        before any layer is built, so that a description of ``Linear(10**12, 10)`` beside
+        small tensors is refused at no cost.
+        """
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise LayerwiseError("A network description needs a 'layers' list.")
-        layers = []
+        dtype = float_dtype(config.get("dtype", "float32"))
+        if len(config["layers"]) > MAX_DESCRIBED_LAYERS:
+            raise LayerwiseError(
+                f"The network description has {len(config['layers']):,} layers; a description "
+                f"builds at most {MAX_DESCRIBED_LAYERS:,}. Build such a network in code."
+            )
+        described = []
         for i, entry in enumerate(config["layers"]):
             name = entry.get("type") if isinstance(entry, dict) else None
-            if name not in LAYER_TYPES:
+            if not isinstance(name, str) or name not in LAYER_TYPES:
                 raise LayerwiseError(
                     f"Layer {i} of the description has unknown type {name!r}; known: "
                     f"{', '.join(LAYER_TYPES)}."
                 )
+            layer_cls = LAYER_TYPES[name]
             kwargs = {k: v for k, v in entry.items() if k != "type"}
+            known = _LAYER_ARGS.get(layer_cls, ())
+            unknown = kwargs.keys() - set(known)
+            if unknown:
+                holds = f"only {', '.join(known)}" if known else "no arguments"
+                raise LayerwiseError(
+                    f"Layer {i} ({name}) of the description has unknown keys {sorted(unknown)}; "
+                    f"a {name} takes {holds}."
+                )
+            described.append((layer_cls, kwargs))
+        if shapes is not None:
+            _check_shapes(_declared_shapes(described), shapes)
+        layers = []
+        for i, (layer_cls, kwargs) in enumerate(described):
             try:
-                layers.append(LAYER_TYPES[name](**kwargs))
+                layers.append(layer_cls(**kwargs))
             except TypeError as e:
-                raise LayerwiseError(f"Layer {i} ({name}) has bad arguments {kwargs}: {e}") from e
-        return cls(layers, seed=seed, dtype=config.get("dtype", "float32"))
+                raise LayerwiseError(
+                    f"Layer {i} ({layer_cls.__name__}) has bad arguments {kwargs}: {e}"
+                ) from e
+        return cls(layers, seed=seed, dtype=dtype)
 
     # -- the passes ------------------------------------------------------------------
 
@@ -315,7 +354,7 @@ class Sequential:
                 )
             if not np.isfinite(value).all():
                 raise LayerwiseError(f"State entry {name!r} holds NaN or infinite values.")
-            checked[name] = value
+            checked[name] = cast(value, param.dtype, f"State entry {name!r}")  # 1e300: inf
         for name, (param, _) in params.items():  # copy only once everything is checked
             np.copyto(param, checked[name], casting="unsafe")
 
@@ -408,6 +447,33 @@ def _check_layers(layers: Iterable[Layer]) -> list[Layer]:
             )
         width = getattr(layer, "out_features", width)
     return layers
+
+
+def _declared_shapes(described: list[tuple[type[Layer], dict]]) -> dict[str, tuple[int, ...]]:
+    """The parameter shapes that the layers of a description would have, from the
+    description alone (Python integers: nothing is allocated)."""
+    shapes = {}
+    for i, (layer_cls, kwargs) in enumerate(described):
+        if layer_cls is Linear:
+            n_in = positive_int(kwargs.get("in_features"), f"Layer {i} (Linear) in_features")
+            n_out = positive_int(kwargs.get("out_features"), f"Layer {i} (Linear) out_features")
+            shapes[f"{i}.W"], shapes[f"{i}.b"] = (n_in, n_out), (n_out,)
+    return shapes
+
+
+def _check_shapes(declared: dict[str, tuple[int, ...]], shapes) -> None:
+    missing, unexpected = declared.keys() - shapes.keys(), shapes.keys() - declared.keys()
+    if missing or unexpected:
+        raise LayerwiseError(
+            f"State does not fit this network: missing {sorted(missing)}, "
+            f"unexpected {sorted(unexpected)}."
+        )
+    for name, shape in declared.items():
+        if tuple(shapes[name]) != shape:
+            raise LayerwiseError(
+                f"State entry {name!r} has shape {tuple(shapes[name])}, but the description "
+                f"declares {shape} for it."
+            )
 
 
 def _widths(layers: list[Layer]) -> tuple[int | None, int | None]:

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from layerwise._checks import LayerwiseError, positive_int, real_number
+from layerwise._checks import LayerwiseError, cast, positive_int, real_number
 
 
 class DivergenceError(LayerwiseError):
@@ -103,6 +103,17 @@ class Optimizer:
         self._pending: dict[str, np.ndarray] | None = None
         self._decay_masks: list[np.ndarray | None] = []  # 1 on weights, 0 on biases
         self._decays: tuple[float, list] = (math.nan, [])  # see _decay
+
+    @property
+    def lr(self) -> float:
+        """The learning rate in use, a finite number >= 0: schedulers, callbacks and
+        sliders may change it between steps, but not to NaN or a negative rate (which
+        would spoil the weights, or climb the loss), so that is refused where it is set."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value) -> None:
+        self._lr = real_number(value, f"{type(self).__name__} lr", minimum=0.0)
 
     def config(self) -> dict:
         """The constructor arguments, JSON-ready (what checkpoints store)."""
@@ -247,7 +258,7 @@ class Optimizer:
                     f"{self!r}: saved state {key!r} has shape {arrays[key].shape}; "
                     f"expected {view.shape}."
                 )
-            np.copyto(view, arrays[key], casting="unsafe")
+            np.copyto(view, cast(arrays[key], view.dtype, f"saved state {key!r}"))
 
     def _state_arrays(self) -> list[np.ndarray]:
         return [array for slot in self._state.values() for array in slot]
@@ -303,17 +314,21 @@ class Optimizer:
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`'s output (before or after the first step)."""
         try:
-            step, lr, buffers = int(state["step"]), float(state["lr"]), dict(state["buffers"])
+            step, lr, buffers = state["step"], state["lr"], dict(state["buffers"])
         except (KeyError, TypeError, ValueError) as e:
             raise LayerwiseError(f"{self!r}: bad optimizer state ({e!r}).") from e
         expected = {f"{slot}." for slot in self.slots}
         for key, value in buffers.items():
             if not any(key.startswith(prefix) for prefix in expected):
                 raise LayerwiseError(f"{self!r}: unexpected state buffer {key!r}.")
-            if not isinstance(value, np.ndarray) or not np.isfinite(value).all():
+            finite = isinstance(value, np.ndarray) and value.dtype.kind == "f"
+            if not finite or not np.isfinite(value).all():
                 raise LayerwiseError(f"{self!r}: state buffer {key!r} is not a finite array.")
-        if step < 0 or not math.isfinite(lr) or lr < 0:
+        whole = isinstance(step, (int, np.integer)) and not isinstance(step, (bool, np.bool_))
+        rate = isinstance(lr, (int, float, np.number)) and not isinstance(lr, (bool, np.bool_))
+        if not whole or step < 0 or not rate or not math.isfinite(lr) or lr < 0:
             raise LayerwiseError(f"{self!r}: bad step {step!r} or lr {lr!r} in saved state.")
+        step, lr = int(step), float(lr)
         if self._key is None:
             self._pending = buffers
         elif not buffers and step == 0:  # a state from before the first step

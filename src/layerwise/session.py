@@ -32,16 +32,19 @@ from layerwise import losses as _losses
 from layerwise import metrics as _metrics
 from layerwise import optim as _optim
 from layerwise._checks import (
+    DESCRIPTION_ERRORS,
     LayerwiseError,
     LayerwiseWarning,
     as_matrix,
+    cast,
     check_finite,
     check_sample_weight,
+    check_seed,
     numeric_array,
     positive_int,
     real_number,
 )
-from layerwise.callbacks import Callback, History
+from layerwise.callbacks import Callback, History, callback_list
 from layerwise.optim import DivergenceError
 
 
@@ -173,6 +176,8 @@ class Session:
         self.on_divergence = on_divergence
         if batch_size is not None:
             batch_size = positive_int(batch_size, "batch_size")
+        if not isinstance(shuffle, (bool, np.bool_)):  # "no" would shuffle
+            raise LayerwiseError(f"shuffle must be True or False; got {shuffle!r}.")
         dtype = getattr(model, "dtype", np.float32)
         self._dtype = dtype
         if callable(data):
@@ -225,11 +230,11 @@ class Session:
             raise LayerwiseError(f"{self.loss!r}.forward takes no sample_weight.")
         self.metrics = _resolve_metrics(metrics, self.loss)
 
-        self.seed = seed
-        self.rng = np.random.default_rng(seed)
+        self.seed = check_seed(seed, "seed")
+        self.rng = np.random.default_rng(self.seed)
         self.params = model.parameters()
         self._weights = _weight_arrays(self.params)  # what checkpoints copy
-        self.callbacks = list(callbacks)
+        self.callbacks = callback_list(callbacks)
         # The checks of model.forward and loss.forward cost ~10 % of a small net's step;
         # arrays are checked once above, so the steps skip them where the model allows.
         fast = _takes(model.forward, "check") and _takes(self.loss.forward, "check")
@@ -487,7 +492,15 @@ class Session:
             match = next((c for c in waiting if type(c).__name__ == name), None)
             if match is not None:
                 waiting = waiting[waiting.index(match) + 1 :]
-                match.load_state_dict(saved)
+                try:
+                    match.load_state_dict(saved)
+                except LayerwiseError:
+                    raise
+                except DESCRIPTION_ERRORS as e:
+                    raise LayerwiseError(
+                        f"The saved state of the {name} callback is unreadable ({e!r}); it is "
+                        f"not what a {name}'s state_dict() returns."
+                    ) from None
 
     def fit_config(self) -> dict:
         """The ``fit`` arguments a checkpoint file keeps to resume this run."""
@@ -555,7 +568,7 @@ class Session:
         reset_parameters(seed)
         self.optimizer.reset()
         if seed is not None:
-            self.seed = seed
+            self.seed = check_seed(seed, "reset seed")
         self.rng = np.random.default_rng(self.seed)
         self._clear()
 
@@ -598,10 +611,20 @@ class Session:
             where = f"epoch {self.epoch + 1}{total}, batch {batch} (step {failed})"
             since = "at the start of this epoch"
         self._order = self._order if self._position else None
+        advice = f"Try a lower learning rate than {self.optimizer.lr:g}."
+        if failed == 1 and "overflowed" not in str(error):
+            # Nothing was updated before this loss or gradient: the rate is not the cause.
+            largest = (
+                "" if self._X is None else f" (the largest |X| is {np.abs(self._X).max():.3g})"
+            )
+            advice = (
+                "Nothing had been updated yet, so the learning rate is not the cause: the "
+                f"inputs, targets or weights are too large for {np.dtype(self._dtype).name}"
+                f"{largest}. Rescale the data, e.g. with lw.data.standardize."
+            )
         message = (
             f"Training diverged at {where}: {error}. The weights and optimizer state were "
-            f"restored to their values {since}. Try a lower learning rate than "
-            f"{self.optimizer.lr:g}."
+            f"restored to their values {since}. {advice}"
         )
         if self.on_divergence == "raise":
             exc = DivergenceError(message)
@@ -842,7 +865,7 @@ def _as_targets(y, n: int, dtype, name: str) -> np.ndarray:
             "one per sample of X."
         )
     check_finite(y, name)
-    return y.astype(dtype, copy=False) if y.dtype.kind == "f" else y
+    return cast(y, dtype, name) if y.dtype.kind == "f" else y
 
 
 def _prepared_targets(model, loss, X, y, name: str) -> np.ndarray:

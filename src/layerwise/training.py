@@ -18,8 +18,20 @@ from tqdm import std as _tqdm_std
 
 from layerwise import _display, _files
 from layerwise import losses as _losses
-from layerwise._checks import LayerwiseError, as_matrix, positive_int, real_number
-from layerwise.callbacks import Callback, EarlyStopping, History, LearningRateScheduler
+from layerwise._checks import (
+    DESCRIPTION_ERRORS,
+    LayerwiseError,
+    as_matrix,
+    positive_int,
+    real_number,
+)
+from layerwise.callbacks import (
+    Callback,
+    EarlyStopping,
+    History,
+    LearningRateScheduler,
+    callback_list,
+)
 from layerwise.session import (
     Session,
     TrainingState,
@@ -178,7 +190,7 @@ def fit(
         X, y, sample_weight, validation_data = _split_validation(
             model, X, y, validation_split, sample_weight
         )
-    callbacks = list(callbacks)
+    callbacks = callback_list(callbacks)
     backup = None if backup_dir is None else BackupAndRestore(backup_dir)
     if backup is not None:  # last, so that it saves the other callbacks' states of the epoch
         callbacks.append(backup)
@@ -282,16 +294,19 @@ class BackupAndRestore(Callback):
         if meta.get("kind") != "checkpoint":
             raise LayerwiseError(f"{where} is not a training checkpoint.")
         model_config = getattr(run.model, "config", lambda: None)()
-        saved_optimizer = {
-            k: v for k, v in meta.get("optimizer", {}).items() if k not in ("step", "current_lr")
-        }
+        saved_optimizer, saved_fit = meta.get("optimizer"), meta.get("training", {})
+        if isinstance(saved_optimizer, dict):
+            saved_optimizer = {
+                k: v for k, v in saved_optimizer.items() if k not in ("step", "current_lr")
+            }
+        saved_fit = saved_fit.get("fit") if isinstance(saved_fit, dict) else saved_fit
         for what, saved, current in (
             ("model", meta.get("model"), model_config),
             ("optimizer", saved_optimizer, run.optimizer.config()),
             ("loss", meta.get("loss"), _files.loss_config(run.loss)),
             (
                 "batching",
-                _batching(meta.get("training", {}).get("fit", {})),
+                _batching(saved_fit) if isinstance(saved_fit, dict) else saved_fit,
                 _batching(run.fit_config()),
             ),
         ):
@@ -306,6 +321,15 @@ class BackupAndRestore(Callback):
             weights = _files.model_tensors(tensors)
             if weights.keys() != run.params.keys():
                 raise LayerwiseError("its tensors do not match the model's parameters")
+            for name, (param, _) in run.params.items():
+                if (weights[name].shape, weights[name].dtype) != (param.shape, param.dtype):
+                    raise LayerwiseError(
+                        f"its tensor {name!r} is {weights[name].dtype.name} of shape "
+                        f"{weights[name].shape}; the parameter is {param.dtype.name} of shape "
+                        f"{param.shape}"
+                    )
+                if not np.isfinite(weights[name]).all():
+                    raise LayerwiseError(f"its tensor {name!r} holds NaN or infinite values")
             opt = meta["optimizer"]
             run.optimizer.load_state_dict(
                 {
@@ -317,7 +341,7 @@ class BackupAndRestore(Callback):
             _files.set_layer_rngs(run.model, training["layer_rngs"])
         except LayerwiseError as e:
             raise LayerwiseError(f"{where} is damaged: {e}") from None
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+        except DESCRIPTION_ERRORS as e:
             raise LayerwiseError(f"{where} is damaged ({e!r}).") from None
         for name, (param, _) in run.params.items():
             np.copyto(param, weights[name])

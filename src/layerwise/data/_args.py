@@ -8,21 +8,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from layerwise._checks import LayerwiseError
-
-
-def check_seed(seed, name: str = "seed") -> int | np.random.Generator | None:
-    """Return ``seed`` if it is ``None``, a non-negative integer or a NumPy ``Generator``
-    (to draw from, as ``np.random.default_rng`` takes it: a Session's data callable
-    passes its own generator), else raise."""
-    if seed is None or isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise LayerwiseError(
-            f"{name} must be None, a non-negative integer or a numpy Generator; got {seed!r}. "
-            f"Pass e.g. {name}=0 for reproducible data."
-        )
-    return int(seed)
+from layerwise._checks import LayerwiseError, check_seed
 
 
 def random_state(seed, name: str = "seed") -> int | None:
@@ -31,6 +17,11 @@ def random_state(seed, name: str = "seed") -> int | None:
     seed = check_seed(seed, name)
     if isinstance(seed, np.random.Generator):
         return int(seed.integers(2**32))
+    if seed is not None and seed >= 2**32:
+        raise LayerwiseError(
+            f"{name} must be below 2**32 = 4294967296 here (scikit-learn's random_state takes "
+            f"no more); got {seed}."
+        )
     return seed
 
 

@@ -7,8 +7,14 @@ from collections.abc import Iterator
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
-from layerwise._checks import LayerwiseError, as_matrix, numeric_array, positive_int
-from layerwise.data._args import errors_from
+from layerwise._checks import (
+    LayerwiseError,
+    as_matrix,
+    inferred_classes,
+    numeric_array,
+    positive_int,
+)
+from layerwise.data._args import check_seed, errors_from
 
 __all__ = ["batches", "one_hot", "standardize"]
 
@@ -24,7 +30,7 @@ def one_hot(y, num_classes: int | None = None, *, dtype=np.float32) -> np.ndarra
         Integer labels in ``0 .. num_classes-1`` (floats are accepted if they hold
         whole numbers).
     num_classes : int or None, default None
-        Number of columns; ``None`` uses ``y.max() + 1``.
+        Number of columns; ``None`` uses ``y.max() + 1``, at most 2**20.
     dtype : dtype, default np.float32
         dtype of the result.
 
@@ -57,7 +63,7 @@ def one_hot(y, num_classes: int | None = None, *, dtype=np.float32) -> np.ndarra
             raise LayerwiseError(
                 f"one_hot: labels must be whole numbers; got {value} at index {index}."
             )
-    labels = labels.astype(np.int64)
+    # Checked before the cast to int64, which would wrap a float label of 1e20 around.
     if labels.size and labels.min() < 0:
         index = int(np.argmax(labels < 0))
         raise LayerwiseError(
@@ -68,7 +74,7 @@ def one_hot(y, num_classes: int | None = None, *, dtype=np.float32) -> np.ndarra
             raise LayerwiseError(
                 "one_hot: cannot infer num_classes from empty labels; pass num_classes=."
             )
-        num_classes = int(labels.max()) + 1
+        num_classes = inferred_classes(int(labels.max()), "one_hot")
     num_classes = positive_int(num_classes, "one_hot: num_classes")
     if labels.size and labels.max() >= num_classes:
         index = int(np.argmax(labels >= num_classes))
@@ -76,7 +82,14 @@ def one_hot(y, num_classes: int | None = None, *, dtype=np.float32) -> np.ndarra
             f"one_hot: labels must be in 0..{num_classes - 1} for num_classes={num_classes}; "
             f"got {int(labels[index])} at index {index}."
         )
-    out = np.zeros((labels.size, num_classes), dtype=dtype)
+    labels = labels.astype(np.int64)
+    try:
+        out = np.zeros((labels.size, num_classes), dtype=dtype)
+    except (MemoryError, ValueError):  # ValueError: more than NumPy can index
+        raise LayerwiseError(
+            f"one_hot: {labels.size:,} rows of {num_classes:,} classes cannot be allocated "
+            f"({labels.size * num_classes * np.dtype(dtype).itemsize / 2**30:,.1f} GiB)."
+        ) from None
     out[np.arange(labels.size), labels] = 1
     return out
 
@@ -132,7 +145,8 @@ def batches(
         size = max(len(X), 1)  # an empty X gives no batch rather than a zero step
     else:
         size = positive_int(batch_size, "batches: batch_size")
-    order = np.random.default_rng(rng).permutation(len(X)) if shuffle else None
+    rng = np.random.default_rng(check_seed(rng, "batches: rng"))
+    order = rng.permutation(len(X)) if shuffle else None
     # Checked above, iterated lazily below: a bad argument fails at the call, not later.
     return _batches(X, y, size, order)
 

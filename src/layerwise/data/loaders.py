@@ -61,6 +61,7 @@ def mnist(
     cache_dir: str | os.PathLike | None = None,
     mirrors: list[str] | None = None,
     timeout: float = 30.0,
+    deadline: float = 600.0,
 ):
     """The MNIST handwritten digits: 60,000 training and 10,000 test images.
 
@@ -83,6 +84,9 @@ def mnist(
         Base URLs to download from, tried in order; ``None`` uses the public mirrors.
     timeout : float, default 30.0
         Seconds to wait for a mirror to connect and for each piece of data.
+    deadline : float, default 600.0
+        Seconds that downloading one file from one mirror may take in all (the next
+        mirror is tried after that): the largest file, 26 MB, needs 44 kB/s.
 
     Returns
     -------
@@ -105,7 +109,7 @@ def mnist(
     >>> X_train.shape, X_train.dtype, y_train[:5]  # doctest: +SKIP
     ((60000, 784), dtype('float32'), array([5, 0, 4, 1, 9]))
     """
-    return _load(_MNIST, path, download, flatten, cache_dir, mirrors, timeout)
+    return _load(_MNIST, path, download, flatten, cache_dir, mirrors, timeout, deadline)
 
 
 def fashion_mnist(
@@ -116,6 +120,7 @@ def fashion_mnist(
     cache_dir: str | os.PathLike | None = None,
     mirrors: list[str] | None = None,
     timeout: float = 30.0,
+    deadline: float = 600.0,
 ):
     """Zalando's Fashion-MNIST: 60,000 training and 10,000 test images of clothing.
 
@@ -131,7 +136,7 @@ def fashion_mnist(
     X_train, X_test, y_train, y_test
         As for :func:`mnist`.
     """
-    return _load(_FASHION, path, download, flatten, cache_dir, mirrors, timeout)
+    return _load(_FASHION, path, download, flatten, cache_dir, mirrors, timeout, deadline)
 
 
 FASHION_CLASSES = (
@@ -148,9 +153,10 @@ FASHION_CLASSES = (
 )
 
 
-def _load(data: _DataSet, path, download, flatten, cache_dir, mirrors, timeout):
+def _load(data: _DataSet, path, download, flatten, cache_dir, mirrors, timeout, deadline):
     mirrors = check_mirrors(mirrors, data.name)
     timeout = real_number(timeout, f"{data.function}: timeout", minimum=0.0, strict=True)
+    deadline = real_number(deadline, f"{data.function}: deadline", minimum=0.0, strict=True)
     places = _places(data, path, cache_dir)
     notes = []
     for label, folder in places:
@@ -163,7 +169,9 @@ def _load(data: _DataSet, path, download, flatten, cache_dir, mirrors, timeout):
         notes.append(f"  - {label}: {str(folder)!r} ({note})")
     cache = places[-1][1]
     if download:
-        download_missing(data.name, data.title, cache, mirrors=mirrors, timeout=timeout)
+        download_missing(
+            data.name, data.title, cache, mirrors=mirrors, timeout=timeout, deadline=deadline
+        )
         files, note = _find_files(cache, data)
         assert files is not None, note  # every file was just verified and moved into place
         return _read(files, flatten)

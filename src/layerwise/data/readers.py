@@ -12,7 +12,7 @@ file, where, what was expected and what was found.
 
 from __future__ import annotations
 
-import gzip
+import math
 import os
 import re
 import struct
@@ -56,6 +56,18 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
         number is not that of an unsigned-byte IDX file, or the data is shorter or
         longer than the dimensions in the header say.
 
+    Notes
+    -----
+    A damaged or hostile file costs little to refuse: the dimensions are multiplied in
+    Python integers (no wrap-around) and compared with what the file can hold before
+    anything is allocated (a raw file: its size; a gzip file: 1032 times its size, the
+    most that deflate can expand), and memory grows with the data actually found, so
+    a header claiming a million images in a small file is refused at once. Reading stops
+    one byte after the size the header declares: the file must end there (with the gzip
+    member of the data, or after empty members such as BGZF's end marker), and what
+    follows is refused, not decompressed; long runs of empty members, or of gzip data
+    that gives nothing, are refused too.
+
     Examples
     --------
     >>> images = load_idx("mnist/train-images-idx3-ubyte.gz")  # doctest: +SKIP
@@ -65,22 +77,22 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     try:
         with open(path, "rb") as raw:
+            size = os.fstat(raw.fileno()).st_size
             compressed = raw.read(2) == _GZIP_MAGIC
             raw.seek(0)
             if not compressed:
-                return _read_idx(raw, path)
-            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-                try:
-                    return _read_idx(stream, path)
-                except LayerwiseError:
-                    # Damaged gzip data can decode to garbage before the CRC at the end
-                    # is checked; report the damage rather than the garbage.
-                    while stream.read(_CHUNK):
-                        pass
-                    raise
+                return _read_idx(raw, path, size)
+            stream = _Gunzip(raw, path)
+            try:
+                return _read_idx(stream, path, size, compressed=True)
+            except LayerwiseError:
+                # Damaged gzip data can decode to garbage before the CRC at the end is
+                # checked; report the damage rather than the garbage (within bounds).
+                stream.drain(_DRAIN_LIMIT)
+                raise
     except FileNotFoundError:
         raise LayerwiseError(f"IDX file {str(path)!r} does not exist.") from None
-    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+    except (EOFError, zlib.error) as e:
         raise LayerwiseError(
             f"IDX file {str(path)!r} holds corrupt or truncated gzip data ({e}). "
             "Delete it and download it again."
@@ -89,7 +101,21 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
         raise LayerwiseError(f"IDX file {str(path)!r} could not be read: {e}") from None
 
 
-def _read_idx(stream, path: Path) -> np.ndarray:
+# Deflate encodes at best 258 bytes in about 2 bits, so no gzip file decompresses to more
+# than ~1032 times its size: a header declaring more data than that is refused at once.
+_MAX_DEFLATE_RATIO = 1032
+# Decompressed bytes read past a bad header, looking for the gzip error behind it.
+_DRAIN_LIMIT = 64 << 20
+# Compressed data that gives nothing is not deflate's doing (zeros give 1032 bytes a byte):
+# more than this, or more empty members in a row than this (padding, a hostile tail of
+# millions), and the file is not read further.
+_IDLE_LIMIT = 4 << 20
+_MAX_EMPTY_MEMBERS = 64
+
+
+def _read_idx(stream, path: Path, file_size: int, *, compressed: bool = False) -> np.ndarray:
+    """The IDX array in ``stream``, read from a file of ``file_size`` bytes (decompressed
+    by ``stream`` when ``compressed``)."""
     header = stream.read(4)
     if len(header) < 4:
         raise LayerwiseError(
@@ -111,37 +137,144 @@ def _read_idx(stream, path: Path) -> np.ndarray:
             f"{ndim} dimensions ({4 * ndim} header bytes), but only {len(dims_bytes)} follow."
         )
     dims = struct.unpack(f">{ndim}I", dims_bytes)
-    size = int(np.prod(dims, dtype=np.int64))
-    try:
-        data = np.empty(size, dtype=np.uint8)
-    except (MemoryError, ValueError):
-        raise LayerwiseError(
-            f"IDX file {str(path)!r} declares dimensions {dims} ({size} bytes), more than can "
-            "be allocated; the header is probably corrupt."
-        ) from None
-    filled = _fill(stream, memoryview(data))
-    if filled < size:
+    size = math.prod(dims)  # a Python integer: 2**16 to the 4th power does not wrap to 0
+    header_size = 4 + 4 * ndim
+    if compressed and size > _MAX_DEFLATE_RATIO * file_size:
         raise LayerwiseError(
             f"IDX file {str(path)!r} is truncated: the header declares dimensions {dims}, "
-            f"i.e. {size} data bytes, but the file holds only {filled}."
+            f"i.e. {size} data bytes, but {file_size} bytes of gzip data decompress to at "
+            f"most {_MAX_DEFLATE_RATIO * file_size}."
         )
-    if stream.read(1):
-        raise LayerwiseError(
-            f"IDX file {str(path)!r} is longer than its header says: dimensions {dims} account "
-            f"for {size} data bytes, but more follow. The file is damaged or not IDX."
-        )
+    if not compressed and size != file_size - header_size:
+        if size < file_size - header_size:
+            raise _too_long(path, dims, size)
+        raise _truncated(path, dims, size, file_size - header_size)
+    data = _fill(stream, size, exact=not compressed)
+    if len(data) < size:
+        raise _truncated(path, dims, size, len(data))
+    if compressed:
+        stream.finish(dims, size)
+    elif stream.read(1):  # the file grew while it was read
+        raise _too_long(path, dims, size)
     return data.reshape(dims)
 
 
-def _fill(stream, buffer: memoryview) -> int:
-    """Read from ``stream`` into ``buffer`` until it is full or the stream ends."""
+def _truncated(path: Path, dims: tuple, size: int, found: int) -> LayerwiseError:
+    return LayerwiseError(
+        f"IDX file {str(path)!r} is truncated: the header declares dimensions {dims}, "
+        f"i.e. {size} data bytes, but the file holds only {found}."
+    )
+
+
+def _too_long(path: Path, dims: tuple, size: int) -> LayerwiseError:
+    return LayerwiseError(
+        f"IDX file {str(path)!r} is longer than its header says: dimensions {dims} account "
+        f"for {size} data bytes, but more follow. The file is damaged or not IDX."
+    )
+
+
+def _fill(stream, size: int, exact: bool) -> np.ndarray:
+    """Up to ``size`` bytes from ``stream`` into a uint8 array (shorter if it ends first).
+
+    Of a stream whose length is not known (gzip) memory is taken as the data comes, at
+    most twice what has arrived, so a header that lies costs what the file really holds.
+    """
+    data = np.empty(size if exact else min(size, _FIRST_BLOCK), dtype=np.uint8)
     filled = 0
-    while filled < len(buffer):
-        count = stream.readinto(buffer[filled : filled + _CHUNK])
-        if not count:
-            break
-        filled += count
-    return filled
+    while True:
+        view = memoryview(data)
+        while filled < len(data):
+            count = stream.readinto(view[filled : filled + _CHUNK])
+            if not count:
+                return data[:filled]
+            filled += count
+        if filled == size:
+            return data
+        grown = np.empty(min(size, 2 * len(data)), dtype=np.uint8)
+        grown[:filled] = data
+        data = grown
+
+
+_FIRST_BLOCK = 64 << 20  # more than any MNIST file holds: those take one allocation
+
+
+class _Gunzip:
+    """The decompressed bytes of a gzip file, one member after another, read only as far
+    as asked; zlib checks each member's CRC-32 and length at its end.
+
+    ``gzip.GzipFile`` would go on through whatever follows the data, however long; here
+    more than :data:`_MAX_EMPTY_MEMBERS` members in a row without data, or
+    :data:`_IDLE_LIMIT` compressed bytes that give no data, are refused.
+    """
+
+    def __init__(self, raw, path: Path):
+        self._raw, self._path = raw, path
+        self._inflate = zlib.decompressobj(wbits=31)  # 31: a gzip wrapper
+        self._input = b""
+        self._idle = 0  # compressed bytes read since the last decompressed one
+        self._empty = 0  # members in a row that held no data
+        self._member_data = False
+
+    def read(self, n: int) -> bytes:
+        buffer = bytearray(n)
+        return bytes(buffer[: self.readinto(memoryview(buffer))])
+
+    def readinto(self, buffer) -> int:
+        """Fill ``buffer`` as far as the data goes; 0 only at the end of the file."""
+        filled = 0
+        while filled < len(buffer):
+            if self._inflate.eof:  # a member ended: the next one, if the file goes on
+                rest = self._inflate.unused_data or self._read_raw()
+                if not rest:
+                    break
+                self._next_member()
+                self._input = rest
+            if not self._input:
+                self._input = self._read_raw()
+                if not self._input:
+                    raise EOFError("the file ends inside a gzip member")
+            out = self._inflate.decompress(self._input, len(buffer) - filled)
+            self._input = self._inflate.unconsumed_tail
+            if out:
+                buffer[filled : filled + len(out)] = out
+                filled += len(out)
+                self._idle, self._empty, self._member_data = 0, 0, True
+        return filled
+
+    def _read_raw(self) -> bytes:
+        chunk = self._raw.read(_CHUNK)
+        self._idle += len(chunk)
+        if self._idle > _IDLE_LIMIT:
+            raise LayerwiseError(
+                f"IDX file {str(self._path)!r}: {self._idle} bytes of its gzip data give no "
+                "data; it was not read further. The file is damaged or not IDX."
+            )
+        return chunk
+
+    def _next_member(self) -> None:
+        self._empty = 0 if self._member_data else self._empty + 1
+        if self._empty > _MAX_EMPTY_MEMBERS:
+            raise LayerwiseError(
+                f"IDX file {str(self._path)!r} holds more than {_MAX_EMPTY_MEMBERS} empty "
+                "gzip members in a row; it was not read further. The file is damaged or not "
+                "IDX."
+            )
+        self._inflate, self._member_data = zlib.decompressobj(wbits=31), False
+
+    def finish(self, dims: tuple, size: int) -> None:
+        """After the ``size`` bytes of data that ``dims`` declare, the file must end: with
+        the member (its CRC checked), or after empty members (as BGZF's end marker)."""
+        if self.readinto(memoryview(bytearray(1))):
+            raise _too_long(self._path, dims, size)
+
+    def drain(self, limit: int) -> None:
+        """Decompress up to ``limit`` more bytes of the current member, for its errors."""
+        scratch = memoryview(bytearray(_CHUNK))
+        while limit > 0 and not self._inflate.eof:
+            count = self.readinto(scratch[: min(_CHUNK, limit)])
+            if not count:
+                return
+            limit -= count
 
 
 # --- CSV ---------------------------------------------------------------------------------

@@ -190,6 +190,10 @@ def spiral(n: int = 300, *, classes: int = 3, noise: float = 0.2, seed: int | No
     """
     n = positive_int(n, "spiral: n")
     classes = positive_int(classes, "spiral: classes")
+    if classes > n:  # an arm without points, and a loop over classes that would not end
+        raise LayerwiseError(
+            f"spiral: classes={classes} is more than the n={n} points; each arm needs one."
+        )
     noise = real_number(noise, "spiral: noise", minimum=0.0)
     rng = np.random.default_rng(check_seed(seed))
     sizes = [n // classes + (k < n % classes) for k in range(classes)]
