@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# scikit-learn's array-API check of the estimators (NumPy arrays with array-API dispatch
+# on) runs only when SciPy was imported with this set; nothing imports SciPy before here.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 # The real MNIST / Fashion-MNIST files live beside the repository, never inside it.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

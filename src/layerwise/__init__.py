@@ -6,8 +6,8 @@
     hist = model.fit(X_tr, y_tr, loss=lw.CrossEntropy(), optimizer=lw.Adam(lr=1e-3),
                      epochs=30, validation_data=(X_te, y_te))
 
-``lw.data`` and ``lw.plot`` are imported on first use, so that ``import layerwise``
-stays fast and does not load scikit-learn or matplotlib.
+``lw.data``, ``lw.plot`` and ``lw.estimators`` are imported on first use, so that
+``import layerwise`` stays fast and does not load scikit-learn or matplotlib.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from layerwise.training import BackupAndRestore, evaluate, fit, train_step
 
 __version__ = "0.1.0"
 
-_LAZY = ("data", "plot")
+_LAZY = ("data", "plot", "estimators")
 
 __all__ = [
     # errors
