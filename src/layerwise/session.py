@@ -44,6 +44,7 @@ from layerwise._checks import (
     positive_int,
     real_number,
 )
+from layerwise.activations import sigmoid, softmax
 from layerwise.callbacks import Callback, History, callback_list
 from layerwise.optim import DivergenceError
 
@@ -776,10 +777,9 @@ def _metric_logs(metrics, loss, target, pred, weights) -> dict[str, float]:
     """Each metric on the targets and the predictions as probabilities (classification)
     or raw outputs (regression)."""
     if isinstance(loss, _losses.CrossEntropy):
-        e = np.exp(pred - pred.max(axis=1, keepdims=True))
-        pred = e / e.sum(axis=1, keepdims=True)
+        pred = softmax(pred)
     elif isinstance(loss, _losses.BinaryCrossEntropy) and loss.from_logits:
-        pred = 1 / (1 + np.exp(-pred))
+        pred = sigmoid(pred)
     if pred.shape[1] == 1 and target.ndim == 1:
         pred = pred[:, 0]
     logs = {}
