@@ -858,3 +858,122 @@ def test_history_names_its_validation_lines_and_takes_a_title():
     assert [line.get_label() for line in loss.lines] == ["train", "test"]
     assert fig._suptitle.get_text() == "run 3"
     assert loss.get_yscale() == "log" and r2.get_yscale() == "linear"  # R^2 may be negative
+
+
+def _table_recording(make, X, y, loss):
+    recorder = lw.plot.Recorder(X, y=y, every=5)
+    quiet_fit(make(), X, y, loss=loss, epochs=2, batch_size=20, callbacks=[recorder])
+    return recorder
+
+
+@pytest.mark.parametrize(
+    ("features", "classes", "loss", "view"),
+    [
+        (64, 10, "cross_entropy", "images"),
+        (5, 3, "cross_entropy", "confusion"),
+        (5, 0, "mse", "scatter"),
+        (16, 2, "bce", "images"),
+    ],
+)
+def test_recorder_shows_what_a_wide_model_learns(tmp_path, features, classes, loss, view):
+    rng = np.random.default_rng(0)
+    X = rng.random((60, features))
+    outputs = 1 if classes in (0, 2) else classes
+    y = rng.integers(0, max(classes, 1), 60) if classes else rng.normal(size=(60, 1))
+    if classes == 2:
+        y = y[:, None].astype(float)
+    layers = [lw.Linear(features, 8), lw.ReLU(), lw.Linear(8, outputs)]
+    if classes == 2:
+        layers.append(lw.Sigmoid())
+    recorder = _table_recording(lambda: lw.Sequential(layers, seed=0), X, y, loss)
+    assert recorder.view == view
+    assert len(recorder.points) == (16 if view == "images" else 60)
+    gif = lw.plot.animate(recorder, tmp_path / "run.gif", dpi=30)
+    assert gif_frames(gif.path) == len(recorder.frames)
+
+
+def test_images_view_colours_each_prediction_by_whether_it_is_right():
+    from matplotlib.figure import Figure
+
+    from layerwise.plot.animation import _painter
+
+    X_tr, X_te, y_tr, y_te = lw.data.digits(seed=0)
+    model = lw.Sequential([lw.Linear(64, 10)], seed=0)
+    recorder = _table_recording(lambda: model, X_te, y_te, "cross_entropy")
+    paint, colors = _painter(recorder)
+    ax = Figure().subplots()
+    caption = paint(ax, recorder.frames[-1].output)
+    predicted = recorder.frames[-1].output.argmax(axis=1)
+    texts = ax.texts
+    assert [int(t.get_text()) for t in texts] == list(predicted)
+    right = predicted == y_te[:16]
+    assert [t.get_color() == "limegreen" for t in texts] == list(right)
+    assert caption == f"{right.sum()} of 16 right (green)"
+    assert colors is None
+
+
+def test_confusion_and_scatter_views_draw_the_frame_predictions():
+    from matplotlib.figure import Figure
+
+    from layerwise.plot.animation import _painter
+
+    rng = np.random.default_rng(1)
+    X, y = rng.random((50, 4)), rng.integers(0, 3, 50)
+    model = lw.Sequential([lw.Linear(4, 3)], seed=0)
+    recorder = _table_recording(lambda: model, X, y, "cross_entropy")
+    paint, _ = _painter(recorder)
+    ax = Figure().subplots()
+    output = recorder.frames[-1].output
+    caption = paint(ax, output)
+    counts = ax.images[0].get_array()
+    predicted = output.argmax(axis=1)
+    for i in range(3):
+        for j in range(3):
+            assert counts[i, j] == np.sum((y == i) & (predicted == j))
+    assert caption == f"accuracy {np.mean(predicted == y):.3f} on 50 samples"
+
+    t = rng.normal(size=(50, 1))
+    model = lw.Sequential([lw.Linear(4, 1)], seed=0)
+    recorder = _table_recording(lambda: model, X, t, "mse")
+    paint, _ = _painter(recorder)
+    ax = Figure().subplots()
+    output = recorder.frames[-1].output
+    caption = paint(ax, output)
+    np.testing.assert_array_equal(ax.collections[0].get_offsets(), np.c_[t[:, 0], output[:, 0]])
+    assert caption.startswith(f"R² {lw.metrics.r2(t[:, 0], output[:, 0]):.3f}")
+
+
+def test_recorder_view_for_images_needs_square_inputs():
+    X, y = np.zeros((10, 5)), np.zeros(10, dtype=int)
+    recorder = lw.plot.Recorder(X, y=y, view="images")
+    model = lw.Sequential([lw.Linear(5, 2)], seed=0)
+    with pytest.raises(lw.LayerwiseError, match="square images"):
+        quiet_fit(model, X, y, loss="cross_entropy", epochs=1, callbacks=[recorder])
+
+
+def test_animation_colour_bar_sits_below_its_map_and_the_loss_axis_is_labelled(tmp_path):
+    import matplotlib.figure
+
+    X, y = lw.data.blobs(40, centers=2, seed=0)
+    recorder = lw.plot.Recorder(X, y=y, every=5, resolution=10)
+    quiet_fit(
+        binary_model(), X, y[:, None], loss="bce", epochs=2, batch_size=20, callbacks=[recorder]
+    )
+    seen = []
+    original = matplotlib.figure.Figure.colorbar
+
+    def spy(self, mappable, **kwargs):
+        seen.append(kwargs)
+        bar = original(self, mappable, **kwargs)
+        seen.append(self)
+        return bar
+
+    matplotlib.figure.Figure.colorbar = spy
+    try:
+        lw.plot.animate(recorder, tmp_path / "b.gif", dpi=30)
+    finally:
+        matplotlib.figure.Figure.colorbar = original
+    kwargs, fig = seen
+    assert kwargs["location"] == "bottom" and kwargs["label"] == "network output"
+    loss_axes = [ax for ax in fig.axes if ax.get_title() == "training loss"]
+    assert loss_axes and loss_axes[0].get_ylabel() == "batch loss"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from numpy.typing import ArrayLike
 from PIL import Image
 
 from layerwise import losses as _losses
+from layerwise import metrics as _metrics
 from layerwise._checks import LayerwiseError, as_matrix, numeric_array, positive_int, real_number
 from layerwise.activations import Sigmoid, Softmax
 from layerwise.callbacks import Callback
@@ -35,6 +37,7 @@ from layerwise.plot._common import (
     _IntegerTicks,
     _predict,
 )
+from layerwise.plot.figures import image_grid
 from layerwise.session import Session
 
 # set_layout_engine(None) reads these to pick an engine; switched off, it leaves none.
@@ -42,8 +45,19 @@ _NO_LAYOUT = {"figure.autolayout": False, "figure.constrained_layout.use": False
 
 # -- animations of training -----------------------------------------------------------------
 
-_VIEWS = ("auto", "decision_boundary", "function_map", "fit_1d", "loss")
+_VIEWS = (
+    "auto",
+    "decision_boundary",
+    "function_map",
+    "fit_1d",
+    "images",
+    "confusion",
+    "scatter",
+    "loss",
+)
 _CURVE_POINTS = 200  # inputs along which 1-D fits are recorded and drawn
+_IMAGES = 16  # images whose predicted class the "images" view shows
+_TABLE_POINTS = 500  # samples of the "confusion" and "scatter" views
 
 
 class Frame(NamedTuple):
@@ -72,8 +86,13 @@ class Recorder(Callback):
     The prediction view, chosen at the start of ``fit`` when ``view="auto"``:
     ``"decision_boundary"`` for 2 inputs and a classification loss
     (``CrossEntropy``, ``BinaryCrossEntropy``), ``"function_map"`` for 2 inputs and 1
-    output otherwise, ``"fit_1d"`` for 1 input, and ``"loss"`` (the loss curve alone)
-    for anything else, e.g. digits.
+    output otherwise, ``"fit_1d"`` for 1 input. With more inputs, and ``X`` and ``y``
+    given: ``"images"`` for classifying square images (digits, MNIST: the predicted
+    class of the first 16 images of ``X``, green when right, red when wrong),
+    ``"confusion"`` for other classification (the confusion matrix on the first 500
+    rows of ``X``), ``"scatter"`` for one regression output (predicted against true
+    values on the first 500 rows). ``"loss"`` (the loss curve alone) for anything else.
+    Pass held-out data as ``X, y`` to watch what the network learns beyond its batches.
 
     Cost: a ``predict`` on the grid per frame and two list appends per step. Time per
     step without and with a default recorder (median of 7 runs): moons (1000 points,
@@ -95,7 +114,8 @@ class Recorder(Callback):
         drawn with a 1-D fit.
     every : int, default 50
         Steps between frames.
-    view : {"auto", "decision_boundary", "function_map", "fit_1d", "loss"}
+    view : {"auto", "decision_boundary", "function_map", "fit_1d", "images", "confusion", \
+"scatter", "loss"}
     resolution : int, default 50
         Grid points per side for 2-D views (1-D fits use 200 inputs).
     margin : float, default 0.5
@@ -170,7 +190,14 @@ class Recorder(Callback):
                 if not classify and n_out != 1:
                     view = "loss"
             else:
-                view = "loss"
+                view = _table_view(n_in, classify, n_out, self.X is not None and self.y is not None)
+        if view in ("images", "confusion", "scatter") and (self.X is None or self.y is None):
+            raise LayerwiseError(f"Recorder view {view!r} needs X and y: Recorder(X, y=y).")
+        if view == "images" and not _is_square(self.X.shape[1]):
+            raise LayerwiseError(
+                f"Recorder view 'images' needs square images; the {self.X.shape[1]} features "
+                "of X are not a perfect square."
+            )
         needs = {"decision_boundary": 2, "function_map": 2, "fit_1d": 1}.get(view)
         if needs is not None and n_in != needs:
             raise LayerwiseError(
@@ -192,6 +219,9 @@ class Recorder(Callback):
             low, high = (0.0, 1.0) if self.X is None else (self.X.min(), self.X.max())
             points = np.linspace(low, high, _CURVE_POINTS).reshape(-1, 1)
             xx = points[:, 0]
+        elif view in ("images", "confusion", "scatter"):
+            points = self.X[: _IMAGES if view == "images" else _TABLE_POINTS]
+            xx = points[:, 0]
         else:
             points, xx = np.empty((0, n_in or 0)), np.empty(0)
         # In the model's dtype, so that predict does not cast the grid at every frame.
@@ -199,12 +229,13 @@ class Recorder(Callback):
         self.view, self.points, self._grid_shape = view, points, xx.shape
         layers = getattr(model, "layers", None)
         self._probabilities = isinstance(layers[-1], (Sigmoid, Softmax)) if layers else None
-        if self.y is not None and self.X is not None and view in ("decision_boundary", "fit_1d"):
+        drawn = ("decision_boundary", "fit_1d", "images", "confusion", "scatter")
+        if self.y is not None and self.X is not None and view in drawn:
             self._check_targets(_predict(model, points[:1]).shape[1])
 
     def _check_targets(self, outputs: int) -> None:
         """Refuse targets that cannot be drawn now, rather than when animating."""
-        if self.view == "decision_boundary":
+        if self.view in ("decision_boundary", "images", "confusion"):
             _class_labels(self.y, len(self.X), outputs, "Recorder")
         elif self.y.reshape(len(self.y), -1).shape[1] != outputs:
             raise LayerwiseError(
@@ -238,12 +269,35 @@ class Recorder(Callback):
             self._record(run.model, step)
 
 
+def _table_view(n_in, classify: bool, n_out, has_data: bool) -> str:
+    """The view for a model of more than 2 inputs: what it predicts on rows of ``X``."""
+    if not has_data:
+        return "loss"
+    if classify:
+        return "images" if _is_square(n_in or 0) else "confusion"
+    return "scatter" if n_out == 1 else "loss"
+
+
+def _is_square(features: int) -> bool:
+    side = math.isqrt(features)
+    return side >= 4 and side * side == features
+
+
+def _predicted_classes(output: np.ndarray, probabilities: bool) -> np.ndarray:
+    if output.shape[1] > 1:
+        return output.argmax(axis=1)
+    return (output[:, 0] > (0.5 if probabilities else 0.0)).astype(np.int64)
+
+
 def _painter(rec: Recorder):
-    """``(paint(ax, output), colour mappable or None)`` for one frame's prediction panel.
+    """``(paint(ax, output) -> caption or None, colour mappable or None)`` for one frame's
+    prediction panel.
 
     Colour scales and axis limits are fixed over all frames, so that the frames compare.
     """
     outputs = np.stack([f.output for f in rec.frames])
+    if rec.view in ("images", "confusion", "scatter"):
+        return _table_painter(rec, outputs), None
     if rec.view == "decision_boundary":
         _, xx, yy = _grid_around(rec.X, rec.margin, rec.resolution)
         k = outputs.shape[-1]
@@ -287,9 +341,62 @@ def _painter(rec: Recorder):
     return paint, None
 
 
+def _table_painter(rec: Recorder, outputs: np.ndarray):
+    """The painter of the views that show predictions on rows of ``X``."""
+    m, k = len(rec.points), outputs.shape[-1]
+    if rec.view == "scatter":
+        true = rec.y[:m].reshape(m).astype(np.float64)
+        shown = np.concatenate([outputs[..., 0].ravel(), true])
+        finite = shown[np.isfinite(shown)]
+        low, high = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+        pad = 0.05 * (high - low) or 1.0
+        limits = (low - pad, high + pad)
+
+        def paint(ax, output):
+            ax.plot(limits, limits, color="0.5", linestyle="--", linewidth=1)
+            ax.scatter(true, output[:, 0], s=8, alpha=0.6, color="C0")
+            ax.set(xlim=limits, ylim=limits, xlabel="true value", ylabel="predicted value")
+            return f"R² {_metrics.r2(true, output[:, 0]):.3f} on {m} samples"
+
+        return paint
+    probabilities = bool(rec._probabilities)
+    true = _class_labels(rec.y[:m], m, k, "Recorder")
+    classes = max(k, 2)
+    if rec.view == "images":
+        cols = math.ceil(math.sqrt(m))
+        side = math.isqrt(rec.points.shape[1])
+
+        def paint(ax, output):
+            image_grid(rec.points, n=m, ax=ax)
+            predicted = _predicted_classes(output, probabilities)
+            for i, (guess, label) in enumerate(zip(predicted, true)):
+                x, y = (i % cols) * (side + 1) - 0.5, (i // cols) * (side + 1) - 0.5
+                color = "limegreen" if guess == label else "red"
+                ax.text(x, y, str(guess), color=color, fontsize=9, fontweight="bold", va="top")
+            right = int((predicted == true).sum())
+            return f"{right} of {m} right (green)"
+
+        return paint
+
+    def paint(ax, output):
+        predicted = _predicted_classes(output, probabilities)
+        counts = np.zeros((classes, classes), dtype=np.int64)
+        np.add.at(counts, (true, predicted), 1)
+        ax.imshow(counts, cmap="Blues", vmin=0, vmax=max(np.bincount(true).max(), 1))
+        if classes <= 12:
+            for (i, j), count in np.ndenumerate(counts):
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=7)
+        ax.set(xlabel="predicted class", ylabel="true class")
+        ax.xaxis.set_major_locator(_IntegerTicks())
+        ax.yaxis.set_major_locator(_IntegerTicks())
+        return f"accuracy {np.mean(predicted == true):.3f} on {m} samples"
+
+    return paint
+
+
 def _loss_axes(ax, rec: Recorder, log: bool) -> None:
     """Fix the loss panel's limits to the whole run, so the curve grows into a still frame."""
-    ax.set(title="loss", xlabel="step")
+    ax.set(title="training loss", xlabel="step", ylabel="batch loss")
     ax.xaxis.set_major_locator(_IntegerTicks())
     if log:
         ax.set_yscale("log")
@@ -315,8 +422,8 @@ def _write_recording(rec: Recorder, path: Path, writer: PillowWriter, dpi, log: 
     paint, colors = (None, None) if rec.view == "loss" else _painter(rec)
     fig = Figure(figsize=(9.0 if paint else 5.0, 3.8), layout="constrained")
     axes = fig.subplots(1, 2 if paint else 1, squeeze=False)[0]
-    if colors is not None:
-        fig.colorbar(colors, ax=axes[0], label="network output")
+    if colors is not None:  # below its map: beside it, its label read as the loss axis' one
+        fig.colorbar(colors, ax=axes[0], label="network output", location="bottom", shrink=0.8)
     _loss_axes(axes[-1], rec, log)
     steps, losses = np.asarray(rec.steps), np.asarray(rec.losses, dtype=np.float64)
     (curve,) = axes[-1].plot([], [], color="C0")
@@ -324,12 +431,13 @@ def _write_recording(rec: Recorder, path: Path, writer: PillowWriter, dpi, log: 
         for frame in rec.frames:
             seen = int(np.searchsorted(steps, frame.step, side="right"))
             curve.set_data(steps[:seen], losses[:seen])
+            caption = None
             if paint:
                 axes[0].clear()
-                paint(axes[0], frame.output)
+                caption = paint(axes[0], frame.output)
             # The step in the title also keeps consecutive frames distinct: Pillow merges
             # identical ones, which would change the GIF's frame count.
-            axes[0].set_title(f"step {frame.step}")
+            axes[0].set_title(f"step {frame.step}" + (f": {caption}" if caption else ""))
             writer.grab_frame()
             # The layout of the first frame holds for all: with a layout engine set,
             # savefig solves it and draws once more for every frame (half of the time).
