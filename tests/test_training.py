@@ -438,7 +438,7 @@ def test_inputs_that_do_not_fit():
     X, y = blobs(20)
     with pytest.raises(
         lw.LayerwiseError,
-        match=r"Linear\(4 -> 16\) at layer 0 expects input with 4 features; got shape \(1, 3\)",
+        match=r"The model takes 4 features per row; X has shape \(20, 3\)\.",
     ):
         quiet_fit(classifier(), X[:, :3], y)
     X = X.copy()

@@ -308,7 +308,7 @@ def read(path) -> tuple[dict[str, np.ndarray], dict]:
             "saved with."
         )
     decoded = {}
-    for key in ("kind", "model", "optimizer", "loss", "training", "info"):
+    for key in ("kind", "model", "optimizer", "loss", "training", "info", "trained"):
         if key in metadata:
             try:
                 decoded[key] = json.loads(metadata[key])

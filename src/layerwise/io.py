@@ -37,8 +37,10 @@ FORMAT, FORMAT_VERSION = _files.FORMAT, _files.FORMAT_VERSION
 def save(model: Sequential, path, *, info: dict | None = None) -> None:
     """Write ``model`` (architecture, dtype, weights) to a ``.safetensors`` file atomically.
 
-    ``info`` is any JSON-ready dict stored beside them (e.g. how the model was
-    trained); :func:`read_metadata` returns it.
+    ``info`` is any JSON-ready dict stored beside them (e.g. the data it was trained
+    on); :func:`read_metadata` returns it, and ``"trained"``: how ``fit`` or a
+    ``Session`` last trained the model (``model.trained``: task, loss, optimizer,
+    epochs, steps, samples), written whenever the model knows it.
 
     Raises
     ------
@@ -54,6 +56,8 @@ def save(model: Sequential, path, *, info: dict | None = None) -> None:
     >>> lw.save(model, "digits.safetensors"); model = lw.load("digits.safetensors")
     """
     meta = {"kind": "model", "model": model.config()}
+    if getattr(model, "trained", None):  # how fit or a Session trained it
+        meta["trained"] = model.trained
     if info is not None:
         meta["info"] = info
     _files.write(path, model.state_dict(), meta)
@@ -117,6 +121,8 @@ def _model_from(path, tensors: dict, meta: dict) -> Sequential:
         model.load_state_dict(weights)
     except LayerwiseError as e:
         raise LayerwiseError(f"{str(path)!r} does not describe a valid network: {e}") from None
+    trained = meta.get("trained")
+    model.trained = trained if isinstance(trained, dict) else None  # saved again with it
     return model
 
 

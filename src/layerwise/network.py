@@ -61,6 +61,10 @@ class Sequential:
     layers : list of Layer
     in_features, out_features : int or None
         Widths of the input and output (None when no layer fixes them).
+    trained : dict or None
+        How the network was last trained (task, loss, optimizer, epochs, steps, samples),
+        set by ``fit`` and every ``Session``; :func:`layerwise.save` writes it into the
+        file, so that a model file says what it is however it was saved.
 
     Examples
     --------
@@ -74,6 +78,7 @@ class Sequential:
         self.in_features, self.out_features = _widths(self.layers)
         self.dtype = float_dtype(dtype)
         self.seed = check_seed(seed, "Sequential seed")
+        self.trained: dict | None = None
         self._draw_parameters(self.seed)
         self._place_parameters()
 

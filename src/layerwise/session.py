@@ -284,6 +284,7 @@ class Session:
         self._begin()
         done = len(self._losses)
         self._advance(n)
+        self._note_training()
         return np.array(self._losses[done:], dtype=np.float64)
 
     def run(self, epochs: int = 1) -> History:
@@ -443,8 +444,32 @@ class Session:
         self.history.append(logs)
         self._position, self._order = 0, None
         self.epoch += 1
+        self._note_training()
         for c in self.callbacks:
             c.on_epoch_end(self, self.epoch - 1, logs)
+
+    def _note_training(self) -> None:
+        """Tell a model that keeps it (``Sequential.trained``) how it is being trained."""
+        if not hasattr(self.model, "trained"):
+            return
+        loss = self.loss
+        if isinstance(loss, _losses.CrossEntropy):
+            task = "multiclass"
+        elif isinstance(loss, _losses.BinaryCrossEntropy):
+            outputs = getattr(self.model, "out_features", 1)
+            task = "binary" if outputs == 1 else "multilabel"
+        else:
+            task = "regression"
+        self.model.trained = {
+            "task": task,
+            "loss": type(loss).__name__,
+            "from_logits": bool(getattr(loss, "from_logits", task == "multiclass")),
+            "optimizer": type(self.optimizer).__name__,
+            "lr": float(self.optimizer.lr),
+            "epochs": self.epoch,
+            "steps": self.steps,
+            "samples": None if self._X is None else len(self._X),
+        }
 
     @property
     def running_logs(self) -> dict[str, float]:
@@ -871,6 +896,12 @@ def _as_targets(y, n: int, dtype, name: str) -> np.ndarray:
 def _prepared_targets(model, loss, X, y, name: str) -> np.ndarray:
     """Run the loss's own checks once on every target, before any training step, and
     return the targets as its ``forward`` takes them."""
+    n_in = getattr(model, "in_features", None)
+    if n_in is not None and X.shape[1] != n_in:  # else the one-row probe below would say it
+        x_name = "X" if name == "y" else name.replace(" y", " X")
+        raise LayerwiseError(
+            f"The model takes {n_in} features per row; {x_name} has shape {X.shape}."
+        )
     width = model.forward(X[:1], training=False).shape[1]
     pred_like = np.broadcast_to(np.zeros((), X.dtype), (len(y), width))  # no memory
     try:
@@ -879,7 +910,11 @@ def _prepared_targets(model, loss, X, y, name: str) -> np.ndarray:
         loss.forward(np.zeros(pred_like.shape, X.dtype), y)
         return y
     except LayerwiseError as e:
-        raise LayerwiseError(f"{name} does not fit {loss!r}: {e}") from None
+        message = str(e)
+        prefix = f"{loss!r}: "
+        if message.startswith(prefix):  # the loss names itself: once is enough
+            message = message[len(prefix) :]
+        raise LayerwiseError(f"{name} does not fit {loss!r}: {message}") from None
 
 
 def _takes(method, name: str) -> bool:
