@@ -53,6 +53,7 @@ from layerwise.losses import MAE, MSE, BinaryCrossEntropy, CrossEntropy, Loss
 from layerwise.network import Sequential
 from layerwise.optim import SGD, Adam, AdamW, DivergenceError, Optimizer, RMSProp
 from layerwise.session import Session, TrainingState
+from layerwise.sweep import SweepResults, sweep
 from layerwise.training import BackupAndRestore, evaluate, fit, train_step
 
 __version__ = "0.1.0"
@@ -103,6 +104,8 @@ __all__ = [
     "BackupAndRestore",
     "ModelCheckpoint",
     "Diagnostics",
+    "sweep",
+    "SweepResults",
     # files and checks
     "save",
     "load",

@@ -24,7 +24,7 @@ saved with ``gif.save("train.gif")`` (or written at once with ``animate(recorder
 >>> gif = lw.plot.animate(recorder, "moons.gif")  # doctest: +SKIP
 
 lw.plot is the only part of layerwise that imports matplotlib (its modules: figures,
-animation, diagnostics and the private _common).
+animation, diagnostics, sweep and the private _common).
 """
 
 from layerwise.plot.animation import GIF, Frame, Recorder, animate
@@ -38,6 +38,7 @@ from layerwise.plot.figures import (
     image_grid,
     weights,
 )
+from layerwise.plot.sweep import sweep
 
 __all__ = [
     "GIF",
@@ -51,5 +52,6 @@ __all__ = [
     "function_map",
     "history",
     "image_grid",
+    "sweep",
     "weights",
 ]
