@@ -16,10 +16,14 @@ def make_layer(name: str, width: int = 5) -> lw.Layer:
     if name == "Elementwise":
         return lw.Elementwise(lambda z: z * z / 2, lambda z: z, name="half_square")
     cls = LAYER_TYPES[name]
+    if cls is lw.layers.RandomShift:  # as images of 1 x width pixels (its shifts: test_recipes)
+        return cls((1, width), max_shift=0, rng=0)
     return cls(width, width) if cls is lw.Linear else cls()
 
 
-ALL_LAYERS = [*LAYER_TYPES, "Elementwise"]
+# Every layer that keeps the width; Features (2 inputs, one column per feature) has its
+# own tests, with its gradient check, in test_playground.py.
+ALL_LAYERS = [name for name in [*LAYER_TYPES, "Elementwise"] if name != "Features"]
 
 
 def cast_params(layer: lw.Layer, dtype) -> lw.Layer:

@@ -137,6 +137,8 @@ def loss_config(loss: _losses.Loss) -> dict:
     config = {"type": type(loss).__name__}
     if isinstance(loss, _losses.BinaryCrossEntropy):
         config["from_logits"] = loss.from_logits
+    if getattr(loss, "label_smoothing", 0.0):  # CrossEntropy's, kept only when used
+        config["label_smoothing"] = loss.label_smoothing
     return config
 
 
@@ -146,6 +148,8 @@ def loss_from(config: dict) -> _losses.Loss:
         raise LayerwiseError(f"unknown loss {config!r}")
     cls = classes[config["type"]]
     allowed = {"type", "from_logits"} if cls is _losses.BinaryCrossEntropy else {"type"}
+    if cls is _losses.CrossEntropy:
+        allowed = {"type", "label_smoothing"}  # the constructor checks its value
     if config.keys() - allowed or not isinstance(config.get("from_logits", False), bool):
         raise LayerwiseError(
             f"bad loss description {config!r}: expected the keys {sorted(allowed)}"

@@ -217,3 +217,181 @@ class Dropout(Layer):
 
     def __repr__(self) -> str:
         return f"Dropout(p={self.p})"
+
+
+class RandomShift(Layer):
+    r"""Data augmentation: shift each image of a training batch by a random offset.
+
+    Forward (training): for each row, an offset :math:`(d_y, d_x)` is drawn uniformly from
+    :math:`\{-k, \dots, k\}^2` and :math:`y[i, j] = x[i - d_y, j - d_x]`, 0 where that
+    falls outside the image (the pixels shifted out are lost). At inference :math:`y = x`,
+    as ``Dropout``. Backward: each input pixel gets the gradient of the output pixel it
+    moved to (0 for the pixels shifted out), the same gather read backwards.
+
+    Rows are flattened images, ``(n, height * width)`` in row-major order as
+    ``lw.data.mnist`` gives them; put the layer first in the network.
+
+    Parameters
+    ----------
+    image_shape : (int, int)
+        ``(height, width)`` of the images.
+    max_shift : int, default 2
+        The largest shift ``k`` in pixels, in each direction.
+    rng : int, Generator or None
+        Randomness for the offsets when used on its own; ``Sequential`` gives the layer
+        a generator derived from its seed (and checkpoints keep its state), as for
+        ``Dropout``.
+
+    Attributes
+    ----------
+    shifts : ndarray (n, 2) or None
+        The ``(d_y, d_x)`` of each row of the last training batch.
+
+    Examples
+    --------
+    >>> shift = RandomShift((28, 28), max_shift=2, rng=0)
+    >>> shift.forward(np.ones((4, 784), np.float32), training=True).shape
+    (4, 784)
+    """
+
+    def __init__(self, image_shape=(28, 28), max_shift: int = 2, *, rng=None) -> None:
+        super().__init__()
+        if not isinstance(image_shape, (tuple, list)) or len(image_shape) != 2:
+            raise LayerwiseError(
+                f"RandomShift image_shape must be (height, width); got {image_shape!r}."
+            )
+        height = positive_int(image_shape[0], "RandomShift image height")
+        width = positive_int(image_shape[1], "RandomShift image width")
+        self.image_shape = (height, width)
+        shift_ok = isinstance(max_shift, (int, np.integer)) and not isinstance(max_shift, bool)
+        if not shift_ok or not 0 <= max_shift < min(height, width):
+            raise LayerwiseError(
+                f"RandomShift max_shift must be an integer in [0, {min(height, width)}) for "
+                f"{height}x{width} images; got {max_shift!r}."
+            )
+        self.max_shift = int(max_shift)
+        self.in_features = self.out_features = height * width
+        self.rng = np.random.default_rng(check_seed(rng, "RandomShift rng"))
+        self.shifts = None
+        k = self.max_shift
+        self._padded_width = width + 2 * k
+        # Where pixel (i, j) of an unshifted image sits in the zero-padded image, flattened.
+        rows, cols = np.indices(self.image_shape)
+        self._grid = ((rows + k) * self._padded_width + cols + k).ravel()
+        self._padded = np.zeros((0, height + 2 * k, self._padded_width), np.float32)
+        self._index = None
+        self._ran = False
+
+    def reset_parameters(self, rng: np.random.Generator) -> None:
+        self.rng = rng.spawn(1)[0]
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._ran = True
+        if not training or self.max_shift == 0:
+            self._index = None
+            return x
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise LayerwiseError(
+                f"{self!r} expects rows of {self.in_features} pixels (flattened images); got "
+                f"shape {x.shape}."
+            )
+        n, k = x.shape[0], self.max_shift
+        (height, width), padded = self.image_shape, self._padded
+        if padded.shape[0] != n or padded.dtype != x.dtype:  # kept: its zero border stays
+            padded = self._padded = np.zeros((n, height + 2 * k, self._padded_width), x.dtype)
+        padded[:, k : k + height, k : k + width] = x.reshape(n, height, width)
+        self.shifts = self.rng.integers(-k, k + 1, size=(n, 2))
+        dy, dx = self.shifts[:, 0], self.shifts[:, 1]
+        # One gather for the whole batch: output pixel (i, j) of row s reads the padded
+        # image of row s at (i - dy + k, j - dx + k), i.e. grid + row start - dy W' - dx.
+        start = np.arange(n) * padded[0].size - dy * self._padded_width - dx
+        self._index = self._grid + start[:, None]
+        return padded.reshape(-1)[self._index]
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
+        if not self._ran:
+            raise self._not_run()
+        if self._index is None:
+            return grad_out
+        if not self.input_grad:
+            return None
+        n, k = grad_out.shape[0], self.max_shift
+        height, width = self.image_shape
+        grad_padded = np.zeros(n * self._padded[0].size, grad_out.dtype)
+        grad_padded[self._index] = grad_out  # each output pixel read one distinct input
+        grad_padded = grad_padded.reshape(n, height + 2 * k, self._padded_width)
+        return grad_padded[:, k : k + height, k : k + width].reshape(n, height * width)
+
+    def __repr__(self) -> str:
+        return f"RandomShift(image_shape={self.image_shape}, max_shift={self.max_shift})"
+
+
+# The input features of TensorFlow Playground: name -> (f, df/dx1, df/dx2) of (x1, x2).
+FEATURES = {
+    "x1": (lambda a, b: a, lambda a, b: np.ones_like(a), lambda a, b: np.zeros_like(a)),
+    "x2": (lambda a, b: b, lambda a, b: np.zeros_like(a), lambda a, b: np.ones_like(a)),
+    "x1^2": (lambda a, b: a * a, lambda a, b: 2 * a, lambda a, b: np.zeros_like(a)),
+    "x2^2": (lambda a, b: b * b, lambda a, b: np.zeros_like(a), lambda a, b: 2 * b),
+    "x1x2": (lambda a, b: a * b, lambda a, b: b, lambda a, b: a),
+    "sin x1": (lambda a, b: np.sin(a), lambda a, b: np.cos(a), lambda a, b: np.zeros_like(a)),
+    "sin x2": (lambda a, b: np.sin(b), lambda a, b: np.zeros_like(a), lambda a, b: np.cos(b)),
+}
+
+
+class Features(Layer):
+    r"""Input features of two coordinates: ``(x1, x2) -> (f_1(x1, x2), ..., f_k(x1, x2))``.
+
+    TensorFlow Playground's feature column as a layer without parameters, so that a
+    saved network takes the raw points. Forward: column ``j`` of the output is
+    :math:`f_j(x_1, x_2)`. Backward: :math:`dL/dx_i = \sum_j g_j\, \partial f_j / \partial x_i`.
+
+    Parameters
+    ----------
+    features : sequence of str
+        Names from :data:`FEATURES`: ``"x1"``, ``"x2"``, ``"x1^2"``, ``"x2^2"``,
+        ``"x1x2"``, ``"sin x1"``, ``"sin x2"``; each at most once.
+
+    Examples
+    --------
+    >>> layer = Features(["x1", "x2", "x1x2"])
+    >>> layer.forward(np.array([[2.0, 3.0]])).tolist()
+    [[2.0, 3.0, 6.0]]
+    """
+
+    def __init__(self, features=("x1", "x2")) -> None:
+        super().__init__()
+        if isinstance(features, str) or not isinstance(features, (tuple, list)) or not features:
+            raise LayerwiseError(
+                f"Features takes a non-empty list of names from {list(FEATURES)}; got {features!r}."
+            )
+        unknown = [name for name in features if name not in FEATURES]
+        if unknown or len(set(features)) != len(features):
+            raise LayerwiseError(
+                f"Features: unknown or repeated names {unknown or list(features)}; use each of "
+                f"{list(FEATURES)} at most once."
+            )
+        self.features = tuple(features)
+        self.in_features, self.out_features = 2, len(self.features)
+        self._x = None
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._x = x
+        a, b = x[:, 0], x[:, 1]
+        return np.column_stack([FEATURES[name][0](a, b) for name in self.features])
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
+        x = self._x
+        if x is None:
+            raise self._not_run()
+        if not self.input_grad:
+            return None
+        a, b = x[:, 0], x[:, 1]
+        grad_in = np.zeros_like(x)
+        for j, name in enumerate(self.features):
+            _, d1, d2 = FEATURES[name]
+            grad_in[:, 0] += grad_out[:, j] * d1(a, b)
+            grad_in[:, 1] += grad_out[:, j] * d2(a, b)
+        return grad_in
+
+    def __repr__(self) -> str:
+        return f"Features({list(self.features)})"

@@ -19,6 +19,8 @@ way). A batch whose weights are all 0 has loss 0 and gradient 0.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from layerwise._checks import LayerwiseError, check_finite, check_sample_weight, numeric_array
@@ -238,12 +240,33 @@ class CrossEntropy(Loss):
 
     Targets: integer class labels ``(n,)`` in ``[0, classes)``, or one-hot / probability
     rows ``(n, classes)``. The network ends in a ``Linear`` layer, not a ``Softmax``.
+
+    Parameters
+    ----------
+    label_smoothing : float in [0, 1], default 0
+        Train towards :math:`t' = (1 - \varepsilon) t + \varepsilon / K` for ``K``
+        classes instead of :math:`t` (Szegedy et al., "Rethinking the Inception
+        architecture", 2016), as ``torch``'s ``cross_entropy(label_smoothing=)``: the
+        same formulas with :math:`t'` in place of :math:`t`.
     """
 
     classification = True
 
-    def __init__(self) -> None:
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        smoothing = label_smoothing
+        if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float, np.floating)):
+            smoothing = math.nan
+        if not 0.0 <= smoothing <= 1.0:
+            raise LayerwiseError(
+                f"CrossEntropy label_smoothing must be a number in [0, 1]; got {label_smoothing!r}."
+            )
+        self.label_smoothing = float(smoothing)
         self._cache, self._scale = None, None
+
+    def __repr__(self) -> str:
+        if self.label_smoothing:
+            return f"CrossEntropy(label_smoothing={self.label_smoothing})"
+        return "CrossEntropy()"
 
     def prepare(self, pred: np.ndarray, target) -> np.ndarray:
         """Class labels ``(n,)`` checked against the number of outputs, or rows
@@ -274,21 +297,28 @@ class CrossEntropy(Loss):
 
     def forward(self, pred: np.ndarray, target, *, check: bool = True, sample_weight=None) -> float:
         t = self.prepare(pred, target) if check else target
-        n = pred.shape[0]
+        n, k = pred.shape
+        eps = self.label_smoothing
+        if eps and t.ndim == 2:
+            t = t * (1 - eps) + eps / k  # torch's smoothing of probability rows
         shifted = pred - pred.max(axis=1, keepdims=True)
         e = np.exp(shifted)
         sums = e.sum(axis=1)
         self._cache = (e, sums, t)
+        if t.ndim == 1:  # labels: pick each row's (shifted) logit of its class
+            picked = shifted[np.arange(n), t]
+            if eps:  # smoothed: 1 - eps of it, and eps spread evenly over the k classes
+                picked = (1 - eps) * picked + (eps / k) * shifted.sum(axis=1)
         if sample_weight is not None:
             self._scale = self._row_scale(pred, sample_weight, check)
             if t.ndim == 1:
-                row_losses = np.log(sums) - shifted[np.arange(n), t]
+                row_losses = np.log(sums) - picked
             else:
                 row_losses = -(t * (shifted - np.log(sums)[:, None])).sum(axis=1)
             return float(np.vdot(row_losses, self._scale))
         self._scale = 1.0 / n
-        if t.ndim == 1:  # labels: pick each row's log-probability of its class
-            return float(np.log(sums).sum() - shifted[np.arange(n), t].sum()) / n
+        if t.ndim == 1:
+            return float(np.log(sums).sum() - picked.sum()) / n
         return -float(np.vdot(t, shifted - np.log(sums)[:, None])) / n
 
     def backward(self) -> np.ndarray:
@@ -298,7 +328,10 @@ class CrossEntropy(Loss):
         n = e.shape[0]
         if t.ndim == 1:
             grad = e / sums[:, None]
-            grad[np.arange(n), t] -= 1
+            eps = self.label_smoothing
+            grad[np.arange(n), t] -= 1 - eps
+            if eps:
+                grad -= eps / e.shape[1]
         else:
             grad = e * (t.sum(axis=1) / sums)[:, None] - t
         grad *= self._scale  # 1/n, or each row's w_i / sum(w)

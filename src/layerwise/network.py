@@ -24,17 +24,20 @@ from layerwise._checks import (
     positive_int,
 )
 from layerwise.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from layerwise.layers import Dropout, Layer, Linear
+from layerwise.layers import Dropout, Features, Layer, Linear, RandomShift
 
 # Layer types a file can describe, by name (Elementwise holds code, so it is not here).
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.__name__: cls
-    for cls in (Linear, Dropout, Identity, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax)
+    for cls in (Linear, Dropout, RandomShift, Identity, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax)
 }
+LAYER_TYPES["Features"] = Features  # the playground's input features (no parameters)
 # The constructor arguments each describable layer keeps as attributes of the same name.
 _LAYER_ARGS: dict[type[Layer], tuple[str, ...]] = {
     Linear: ("in_features", "out_features", "init", "bias_init"),
     Dropout: ("p",),
+    RandomShift: ("image_shape", "max_shift"),
+    Features: ("features",),
     LeakyReLU: ("alpha",),
 }
 # A description (from a file) builds at most this many layers: each is an object of ~1 KB,
@@ -199,6 +202,8 @@ class Sequential:
                 value = getattr(layer, arg)
                 if isinstance(value, (int, float, str)):  # a callable init is not kept
                     entry[arg] = value
+                elif isinstance(value, tuple):  # RandomShift's image_shape, as a JSON list
+                    entry[arg] = list(value)
             described.append(entry)
         return {"dtype": self.dtype.name, "layers": described}
 
@@ -277,10 +282,16 @@ class Sequential:
         ``skip_last=True`` says ``grad_out`` is already the gradient at the last layer's
         input, from a loss with a fused formula (:meth:`Loss.backward_through`).
         """
-        self.layers[0].input_grad = input_grad
+        # Without the input's gradient, the layers up to the first one with parameters need
+        # none either: after a leading Dropout or RandomShift, the first Linear skips its
+        # g W^T (a 784 x 1024 GEMM a batch on MNIST) and the leading layers are not run.
+        first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+        self.layers[first].input_grad = input_grad
         layers = self.layers[:-1] if skip_last else self.layers
-        for layer in reversed(layers):
-            grad_out = layer.backward(grad_out)
+        for i in reversed(range(len(layers))):
+            if i < first and not input_grad:
+                break
+            grad_out = layers[i].backward(grad_out)
         return grad_out
 
     def predict(self, X, *, batch_size: int | None = None) -> np.ndarray:

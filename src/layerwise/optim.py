@@ -73,6 +73,12 @@ class Optimizer:
     clip_norm : float or None
         If set, gradients are scaled so that their global L2 norm is at most this
         (``torch.nn.utils.clip_grad_norm_``) before the update, after ``clip_value``.
+    max_norm : float or None
+        If set, a max-norm constraint after every update: each column of every 2-D
+        parameter (a ``Linear`` layer's ``W`` is ``(in, out)``, so a column is one unit's
+        incoming weights) whose L2 norm exceeds ``max_norm`` is scaled back to it,
+        ``w_j <- w_j * min(1, c / ||w_j||)``; biases are left
+        alone. Srivastava et al., "Dropout", JMLR 15 (2014), section 5.1, use c = 3-4.
     """
 
     slots: tuple[str, ...] = ()  # names of the per-parameter state buffers
@@ -85,12 +91,15 @@ class Optimizer:
         decay_biases: bool = True,
         clip_value: float | None = None,
         clip_norm: float | None = None,
+        max_norm: float | None = None,
     ):
         self.lr = self.initial_lr = _non_negative(lr, "lr")
         self.weight_decay = _non_negative(weight_decay, "weight_decay")
         self.decay_biases = bool(decay_biases)
         self.clip_value = None if clip_value is None else _non_negative(clip_value, "clip_value")
         self.clip_norm = None if clip_norm is None else _non_negative(clip_norm, "clip_norm")
+        self.max_norm = None if max_norm is None else _positive(max_norm, "max_norm")
+        self._weights: list[np.ndarray] = []  # the 2-D parameters max_norm constrains
         self.step_count = 0
         self._key: tuple[int, ...] | None = None
         self._bound: dict | None = None
@@ -126,6 +135,8 @@ class Optimizer:
             "decay_biases": self.decay_biases,
             "clip_value": self.clip_value,
             "clip_norm": self.clip_norm,
+            # Only when set, so that configs written before max_norm existed read the same.
+            **({"max_norm": self.max_norm} if self.max_norm is not None else {}),
         }
 
     def __repr__(self) -> str:
@@ -167,6 +178,8 @@ class Optimizer:
                     g *= scale
         self.step_count += 1
         self._update()
+        if self.max_norm is not None:
+            self._constrain_norms()
         # Finite gradients can still overflow the weights (a huge learning rate). Caught
         # here, at the step that did it, nothing after it (the next step, callbacks,
         # checkpoints) sees them; the same one dot product per buffer as above.
@@ -175,6 +188,15 @@ class Optimizer:
 
     def _update(self) -> None:
         raise NotImplementedError
+
+    def _constrain_norms(self) -> None:
+        """Scale every column of each 2-D parameter whose norm exceeds ``max_norm`` back
+        to it; the others are multiplied by exactly 1, so they do not change."""
+        c = self.max_norm
+        for w in self._weights:
+            norms = np.sqrt(np.einsum("ij,ij->j", w, w))  # column norms, no (in, out) temporary
+            if norms.max() > c:  # else no pass over w (~0.5 ms a step for 1024 x 1024)
+                w *= c / np.maximum(norms, c)  # min(1, c / norm), and no division by 0
 
     def _decay(self) -> list:
         """The weight decay of each buffer: ``weight_decay`` itself, or with
@@ -227,6 +249,7 @@ class Optimizer:
         self._decay_masks = masks if not self.decay_biases else [None] * len(self._p)
         self._decays = (math.nan, [])
         self._names = names
+        self._weights = [p for p in ps if p.ndim == 2]
         # Room for the intermediate terms of an update: a fresh parameter-sized array per
         # term would cost page faults on large networks (~5 % of an MNIST-sized step).
         self._scratch = [np.empty_like(p) for p in self._p]
@@ -363,6 +386,7 @@ class SGD(Optimizer):
         decay_biases: bool = True,
         clip_value: float | None = None,
         clip_norm: float | None = None,
+        max_norm: float | None = None,
     ):
         super().__init__(
             lr,
@@ -370,6 +394,7 @@ class SGD(Optimizer):
             decay_biases=decay_biases,
             clip_value=clip_value,
             clip_norm=clip_norm,
+            max_norm=max_norm,
         )
         self.momentum = _non_negative(momentum, "momentum")
         self.nesterov = bool(nesterov)
@@ -422,6 +447,7 @@ class RMSProp(Optimizer):
         decay_biases: bool = True,
         clip_value: float | None = None,
         clip_norm: float | None = None,
+        max_norm: float | None = None,
     ):
         super().__init__(
             lr,
@@ -429,6 +455,7 @@ class RMSProp(Optimizer):
             decay_biases=decay_biases,
             clip_value=clip_value,
             clip_norm=clip_norm,
+            max_norm=max_norm,
         )
         self.alpha = _fraction(alpha, "alpha")
         self.eps = _non_negative(eps, "eps")
@@ -506,6 +533,7 @@ class Adam(Optimizer):
         decay_biases: bool = True,
         clip_value: float | None = None,
         clip_norm: float | None = None,
+        max_norm: float | None = None,
     ):
         super().__init__(
             lr,
@@ -513,6 +541,7 @@ class Adam(Optimizer):
             decay_biases=decay_biases,
             clip_value=clip_value,
             clip_norm=clip_norm,
+            max_norm=max_norm,
         )
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise LayerwiseError(f"betas must be a pair (beta1, beta2); got {betas!r}.")
@@ -572,6 +601,7 @@ class AdamW(Adam):
         decay_biases: bool = True,
         clip_value: float | None = None,
         clip_norm: float | None = None,
+        max_norm: float | None = None,
     ):
         super().__init__(
             lr,
@@ -581,6 +611,7 @@ class AdamW(Adam):
             decay_biases=decay_biases,
             clip_value=clip_value,
             clip_norm=clip_norm,
+            max_norm=max_norm,
         )
 
 
@@ -951,6 +982,13 @@ def _milestones(values, name: str, *, minimum: int) -> tuple[int, ...]:
 
 def _non_negative(value, name: str) -> float:
     return real_number(value, name, minimum=0.0)
+
+
+def _positive(value, name: str) -> float:
+    value = _non_negative(value, name)
+    if value == 0:
+        raise LayerwiseError(f"{name} must be > 0; got {value!r}.")
+    return value
 
 
 def _fraction(value, name: str) -> float:
