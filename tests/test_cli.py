@@ -35,6 +35,7 @@ def digits_run(tmp_path_factory) -> Path:
 
 def test_train_with_no_arguments_trains_digits(digits_run):
     assert sorted(p.name for p in digits_run.iterdir()) == [
+        "checkpoint.safetensors",
         "config.json",
         "confusion_matrix.png",
         "history.csv",
@@ -102,7 +103,7 @@ def test_train_on_a_csv_file(tmp_path, task):
 
 
 def test_a_csv_file_with_a_bad_cell(tmp_path):
-    (tmp_path / "bad.csv").write_text("y,a\n1,2\n0,x\n")
+    (tmp_path / "bad.csv").write_text("y,a\n1,2\n0,x\n1,3\n")
     assert_usage_error(
         layerwise("train", "--data", f"csv:{tmp_path / 'bad.csv'}", "--out", tmp_path / "r"),
         "data row 2, column 2: 'x' is not a number",
@@ -135,7 +136,7 @@ def test_predict_npy_and_csv(digits_run, tmp_path):
     result = layerwise("predict", model_file, tmp_path / "x.csv", "-o", tmp_path / "out.csv")
     assert result.returncode == 0, result.stderr
     rows = (tmp_path / "out.csv").read_text().splitlines()
-    assert rows[0].split(",")[:3] == ["class", "p0", "p1"] and len(rows) == 26
+    assert rows[0].split(",")[:3] == ["class", "p_0", "p_1"] and len(rows) == 26
     assert [int(r.split(",")[0]) for r in rows[1:]] == expected.tolist()
 
 
@@ -189,7 +190,7 @@ def test_usage_errors_are_one_line_and_exit_2(args, message, tmp_path):
 def test_a_model_that_does_not_fit_the_data(digits_run):
     assert_usage_error(
         layerwise("evaluate", digits_run, "--data", "moons"),
-        "the model maps 64 inputs to 10 outputs, but moons has 2 features",
+        "the model maps 64 inputs to 10 outputs, but moons has 2 features and needs 1 output",
     )
 
 
@@ -197,7 +198,7 @@ def test_predict_input_of_the_wrong_width(digits_run, tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((3, 5)))
     assert_usage_error(
         layerwise("predict", digits_run / "model.safetensors", tmp_path / "x.npy"),
-        "expects input with 64 features; got shape (3, 5)",
+        "holds rows of 5 values (shape (3, 5)); the model takes 64 features per row",
     )
 
 
@@ -223,8 +224,8 @@ def test_mnist_missing_says_where_it_looked(tmp_path):
         text=True,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
-    assert_usage_error(result, "MNIST files not found. Looked in:")
-    assert "download=True" in result.stderr
+    assert_usage_error(result, f"mnist files not found in {str(tmp_path)!r}: pass --data-path")
+    assert "--download" in result.stderr and "download=True" not in result.stderr
 
 
 def test_debug_shows_the_traceback():

@@ -712,7 +712,7 @@ def test_a_state_dict_of_float64_values_beyond_float32_is_refused():
         ({"data": "digits", "seed": -1}, "evaluate", "info has seed=-1, which is unusable; pa"),
         ({"data": "digits", "test_size": 7}, "evaluate", "test_size=7, which is unusable; it m"),
         ({"data": "digits", "loss": {"a": 1}}, "evaluate", "info has loss={'a': 1}, which is"),
-        ([1, 2], "evaluate", "does not say what data it was trained on; pass --data"),
+        ([1, 2], "evaluate", "does not name the data it was trained on (it has no 'data'); pass"),
     ],
 )
 def test_layerwise_info_and_evaluate_survive_info_of_the_wrong_types(
