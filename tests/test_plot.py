@@ -536,6 +536,13 @@ def diagnostics_record():
     return diag
 
 
+def tiny_sweep() -> lw.SweepResults:
+    """Four runs of a few epochs, in this process."""
+    X, y = lw.data.moons(40, seed=0)
+    grid = {"lr": [0.1, 1.0], "seed": [0, 1]}
+    return lw.sweep(grid, data=(X, y), layers=[4], epochs=3, n_jobs=1, progress=False)
+
+
 # Every lw.plot function, as ``make(ax=None)``, with the number of panels it draws.
 FIGURES = {
     "history": (
@@ -565,6 +572,7 @@ FIGURES = {
     ),
     "confusion_matrix": (lambda ax=None: lw.plot.confusion_matrix([0, 1, 1], [0, 1, 0], ax=ax), 1),
     "diagnostics": (lambda ax=None: lw.plot.diagnostics(diagnostics_record(), ax=ax), 6),
+    "sweep": (lambda ax=None: lw.plot.sweep(tiny_sweep(), ax=ax), 2),
 }
 
 
