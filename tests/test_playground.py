@@ -92,6 +92,14 @@ def test_features_refuse_bad_names(bad):
         Features(bad)
 
 
+def test_features_refuse_rows_that_are_not_two_coordinates():
+    with pytest.raises(lw.LayerwiseError, match=r"rows of 2 coordinates; got shape \(4, 3\)"):
+        Features(["x1", "x2"]).forward(np.zeros((4, 3)))
+    model = lw.Sequential([Features(["x1", "x2"]), lw.Linear(2, 1)], seed=0)
+    with pytest.raises(lw.LayerwiseError, match=r"expects input with 2 features"):
+        model.predict(np.zeros((4, 3)))
+
+
 def test_features_backward_before_forward():
     with pytest.raises(lw.LayerwiseError, match="before forward"):
         Features().backward(np.ones((1, 2)))

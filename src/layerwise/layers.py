@@ -375,6 +375,8 @@ class Features(Layer):
         self._x = None
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if x.ndim != 2 or x.shape[1] != 2:  # a third column would be dropped silently
+            raise LayerwiseError(f"{self!r} expects rows of 2 coordinates; got shape {x.shape}.")
         self._x = x
         a, b = x[:, 0], x[:, 1]
         return np.column_stack([FEATURES[name][0](a, b) for name in self.features])
