@@ -18,6 +18,7 @@ import argparse
 import csv
 import dataclasses
 import datetime as _dt
+import itertools
 import json
 import math
 import os
@@ -1310,8 +1311,6 @@ MAX_SWEEP_RUNS = 10_000  # a typo in --seeds (0-100000) should not start a week 
 
 
 def cmd_sweep(args) -> int:
-    import itertools
-
     name = "csv" if args.data.startswith("csv:") else args.data
     if name not in DEFAULTS:
         raise UsageError(f"unknown data set {args.data!r}; choose from {', '.join(DATASETS)}")
