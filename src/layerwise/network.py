@@ -110,6 +110,7 @@ class Sequential:
         model.in_features, model.out_features = _widths(model.layers)
         model.dtype = float_dtype(dtype)
         model.seed = None
+        model.trained = None
         model._place_parameters()
         return model
 
@@ -130,6 +131,8 @@ class Sequential:
             layer.params[k][...] = value
             layer.grads[k] = flat_grads[start:stop].reshape(value.shape)
             start = stop
+        # The first layer with parameters: backward starts the input-gradient skip there.
+        self._first_learned = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
 
     # -- construction from descriptions -------------------------------------------
 
@@ -285,7 +288,7 @@ class Sequential:
         # Without the input's gradient, the layers up to the first one with parameters need
         # none either: after a leading Dropout or RandomShift, the first Linear skips its
         # g W^T (a 784 x 1024 GEMM a batch on MNIST) and the leading layers are not run.
-        first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+        first = self._first_learned  # found once, when the parameters were placed
         self.layers[first].input_grad = input_grad
         layers = self.layers[:-1] if skip_last else self.layers
         for i in reversed(range(len(layers))):
