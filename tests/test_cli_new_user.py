@@ -271,7 +271,9 @@ def test_a_failed_run_leaves_no_empty_folder(tmp_path):
 
 
 def test_ctrl_c_saves_the_finished_epochs_and_resume_ends_where_a_straight_run_does(tmp_path):
-    args = ["train", "--data", "spiral", "--epochs", "80"]
+    # Enough epochs (~1 ms each) that the interrupt lands mid-run: at 80, the run could
+    # end before the signal arrived (CI, 2026-12-02).
+    args = ["train", "--data", "spiral", "--epochs", "3000"]
     process = subprocess.Popen(
         [str(SCRIPT), *args, "--out", str(tmp_path / "cut")],
         stdout=subprocess.PIPE,
@@ -281,14 +283,14 @@ def test_ctrl_c_saves_the_finished_epochs_and_resume_ends_where_a_straight_run_d
     deadline = time.monotonic() + 120
     while process.poll() is None and time.monotonic() < deadline:
         # Not a terminal: fit writes a line per epoch to stderr. Interrupt mid-run.
-        if process.stderr.readline().startswith("Epoch 10/80"):
+        if process.stderr.readline().startswith("Epoch 10/3000"):
             process.send_signal(signal.SIGINT)
             break
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, (out, err)
     assert "go on with: layerwise train --resume" in err
     epochs = len((tmp_path / "cut" / "history.csv").read_text().splitlines()) - 1
-    assert 10 <= epochs < 80
+    assert 10 <= epochs < 3000
     config = json.loads((tmp_path / "cut" / "config.json").read_text())
     assert config["interrupted"] and config["epochs_run"] == epochs
 
@@ -300,8 +302,8 @@ def test_ctrl_c_saves_the_finished_epochs_and_resume_ends_where_a_straight_run_d
         [row["loss"] for row in csv.DictReader((tmp_path / name / "history.csv").open())]
         for name in ("cut", "straight")
     ]
-    assert losses[0] == losses[1] and len(losses[0]) == 80  # bit for bit, as printed
-    usage_error(layerwise("train", "--resume", tmp_path / "cut"), "already has 80 epochs")
+    assert losses[0] == losses[1] and len(losses[0]) == 3000  # bit for bit, as printed
+    usage_error(layerwise("train", "--resume", tmp_path / "cut"), "already has 3000 epochs")
     usage_error(layerwise("train", "--resume", tmp_path / "cut", "--lr", "1"), "drop --lr")
     usage_error(layerwise("train", "--resume", tmp_path), "is not a run folder")
 
