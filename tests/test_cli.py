@@ -43,7 +43,8 @@ def test_train_with_no_arguments_trains_digits(digits_run):
         "model.safetensors",
     ]
     config = json.loads((digits_run / "config.json").read_text())
-    assert config["data"] == "digits" and config["layers"] == [64, 64, 10]
+    assert config["data"] == "digits" and config["layers"] == [64, 1024, 10]
+    assert config["label_smoothing"] == 0.1
     assert config["test"]["accuracy"] >= 0.97
     history = (digits_run / "history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,loss,accuracy") and len(history) == 31
@@ -143,8 +144,11 @@ def test_predict_npy_and_csv(digits_run, tmp_path):
 def test_info_describes_the_model(digits_run):
     result = layerwise("info", digits_run / "model.safetensors")
     assert result.returncode == 0, result.stderr
-    assert "Linear(64 -> 64)" in result.stdout and "Total parameters: 4,810" in result.stdout
-    assert "trained with: data=digits, loss=cross_entropy, optimizer=adam" in result.stdout
+    assert "Linear(64 -> 1024)" in result.stdout and "Total parameters: 76,810" in result.stdout
+    assert (
+        "trained with: data=digits, loss=cross_entropy, label_smoothing=0.1, optimizer=adam"
+        in result.stdout
+    )
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "predict", "info"])

@@ -342,9 +342,34 @@ def test_momentum_weight_decay_and_early_stopping(tmp_path):
     )
 
 
+def test_label_smoothing_can_be_set_or_turned_off(tmp_path):
+    args = ("train", "--layers", "64,32,10", "--epochs", "2", "--no-progress", "--out")
+    off = layerwise(*args, tmp_path / "off", "--label-smoothing", "0")
+    assert off.returncode == 0, off.stderr
+    assert "label_smoothing" not in json.loads((tmp_path / "off" / "config.json").read_text())
+    assert "CrossEntropy()" in off.stdout
+    on = layerwise(*args, tmp_path / "on", "--label-smoothing", "0.2")
+    assert on.returncode == 0, on.stderr
+    config = json.loads((tmp_path / "on" / "config.json").read_text())
+    assert config["label_smoothing"] == 0.2 and "CrossEntropy(label_smoothing=0.2)" in on.stdout
+    checkpoint = lw.load_checkpoint(tmp_path / "on" / "checkpoint.safetensors")
+    assert checkpoint.loss.label_smoothing == 0.2  # what --resume trains on
+    usage_error(
+        layerwise("train", "--data", "moons", "--label-smoothing", "0.1", "--out", tmp_path / "m"),
+        "--label-smoothing is for --loss cross_entropy, not bce",
+    )
+    usage_error(
+        layerwise("train", "--label-smoothing", "1.5", "--out", tmp_path / "x"),
+        "argument --label-smoothing: '1.5' must be between 0 and 1",
+    )
+    assert not (tmp_path / "m").exists() and not (tmp_path / "x").exists()
+
+
 def test_help_shows_the_defaults():
     text = layerwise("train", "--help").stdout
-    assert "digits: hidden 64 relu, adam lr 0.003, 30 epochs, batch 32" in text
+    assert (
+        "digits: hidden 1024 relu, adam lr 0.003, 30 epochs, batch 32, label smoothing 0.1" in text
+    )
     assert "(default 0.2)" in " ".join(text.split()) or "default 0.2" in text
     assert "sgd 0.1" in text and "target column" in text
 

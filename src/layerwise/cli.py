@@ -1,6 +1,6 @@
 """The ``layerwise`` command: train, evaluate, predict, inspect, sweep and play.
 
-    layerwise train                       # digits, 64-64-10 ReLU, Adam: ~98% in seconds
+    layerwise train                       # digits, 64-1024-10 ReLU, Adam: ~98% in seconds
     layerwise train --data moons --animate
     layerwise evaluate runs/digits-20261122-081500
     layerwise predict runs/digits-20261122-081500/model.safetensors images.npy
@@ -57,6 +57,7 @@ class Defaults:
     lr: float = 1e-3
     epochs: int = 30
     batch_size: int | None = 32
+    label_smoothing: float = 0.0  # with cross-entropy only
 
 
 # Chosen so that each trains in seconds on 2 cores and reaches what its notebook shows.
@@ -66,7 +67,9 @@ class Defaults:
 OPTIMIZER_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-2}
 
 DEFAULTS = {
-    "digits": Defaults([64], lr=3e-3),  # notebook 001: >= 97% test accuracy
+    # Chosen by repeated cross-validation on the training split (docs/decisions.md):
+    # 47 errors in 15 folds, against 92 for the 64 units before it.
+    "digits": Defaults([1024], lr=3e-3, label_smoothing=0.1),
     "mnist": Defaults([256, 128], epochs=5, batch_size=128),
     "fashion-mnist": Defaults([256, 128], epochs=10, batch_size=128),
     "moons": Defaults([16], optimizer="sgd", lr=1.0, epochs=1000, batch_size=None),  # nb 002
@@ -523,9 +526,10 @@ def cmd_train(args) -> int:
         extra["momentum"] = args.momentum
     if args.weight_decay is not None:
         extra["weight_decay"] = args.weight_decay
+    smoothing = _label_smoothing(args, defaults, loss_name)
 
     model = build_model(data, sizes, activation, args.seed)
-    loss = lw.losses.get(loss_name)
+    loss = lw.CrossEntropy(smoothing) if smoothing else lw.losses.get(loss_name)
     optimizer = lw.optim.get(optimizer_name, lr=lr, **extra)
     config = {
         "command": "train",
@@ -537,6 +541,7 @@ def cmd_train(args) -> int:
         "layers": sizes,
         "activation": activation if len(sizes) > 2 else None,
         "loss": loss_name,
+        **({"label_smoothing": smoothing} if smoothing else {}),
         "optimizer": optimizer_name,
         "lr": lr,
         **extra,
@@ -548,7 +553,18 @@ def cmd_train(args) -> int:
         "test_size": args.test_size,
         "task": data.task,
     }
-    return _train_run(args, out, data, model, loss, optimizer, config)
+    # Plain cross-entropy for the test loss: comparable with runs without smoothing.
+    test_loss = lw.CrossEntropy() if smoothing else None
+    return _train_run(args, out, data, model, loss, optimizer, config, test_loss=test_loss)
+
+
+def _label_smoothing(args, defaults: Defaults, loss_name: str) -> float:
+    """``--label-smoothing``, else the data set's (which only cross-entropy takes)."""
+    if args.label_smoothing is None:
+        return defaults.label_smoothing if loss_name == "cross_entropy" else 0.0
+    if loss_name != "cross_entropy":
+        raise UsageError(f"--label-smoothing is for --loss cross_entropy, not {loss_name}")
+    return args.label_smoothing
 
 
 def _data_name(name: str) -> str:
@@ -775,6 +791,7 @@ _RUN_SHAPING = (
     "lr",
     "momentum",
     "weight_decay",
+    "label_smoothing",
     "target",
     "data_path",
     "early_stopping",
@@ -832,8 +849,17 @@ def _resume(args) -> int:
         target=config.get("target"),
     )
     config = {**config, "epochs": epochs}
+    test_loss = lw.CrossEntropy() if config.get("label_smoothing") else None  # as the run had
     return _train_run(
-        args, run, data, ckpt.model, ckpt.loss, ckpt.optimizer, config, state=ckpt.state
+        args,
+        run,
+        data,
+        ckpt.model,
+        ckpt.loss,
+        ckpt.optimizer,
+        config,
+        state=ckpt.state,
+        test_loss=test_loss,
     )
 
 
@@ -861,6 +887,7 @@ _RECIPE_SETS = (
     "optimizer",
     "momentum",
     "weight_decay",
+    "label_smoothing",
     "target",
     "standardize",
     "early_stopping",
@@ -1266,7 +1293,16 @@ def cmd_info(args) -> int:
         print(line + ("; " + ", ".join(parts) if parts else ""))
     trained = _trained(meta)
     if trained:
-        keys = ("data", "loss", "optimizer", "lr", "epochs_run", "batch_size", "seed")
+        keys = (
+            "data",
+            "loss",
+            "label_smoothing",
+            "optimizer",
+            "lr",
+            "epochs_run",
+            "batch_size",
+            "seed",
+        )
         shown = ", ".join(f"{k}={_plain(trained[k])}" for k in keys if k in trained)
         print(f"trained with: {shown}")
         test = trained.get("test")
@@ -1475,6 +1511,16 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
+    return value
+
+
 def _non_negative(text: str) -> float:
     try:
         value = float(text)
@@ -1577,6 +1623,7 @@ def make_parser() -> argparse.ArgumentParser:
         + "\n".join(
             f"  {name}: hidden {','.join(map(str, d.hidden))} {d.activation}, {d.optimizer} "
             f"lr {d.lr:g}, {d.epochs} epochs, batch {d.batch_size or 'full'}"
+            + (f", label smoothing {d.label_smoothing:g}" if d.label_smoothing else "")
             for name, d in DEFAULTS.items()
         ),
         epilog="Examples:\n  layerwise train\n  layerwise train --data moons --layers 2,32,32,1 "
@@ -1624,6 +1671,13 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("--momentum", type=_non_negative, help="sgd or rmsprop momentum (default 0)")
     train.add_argument(
         "--weight-decay", type=_non_negative, metavar="L2", help="weight decay (default 0)"
+    )
+    train.add_argument(
+        "--label-smoothing",
+        type=_probability,
+        metavar="EPS",
+        help="cross_entropy: train towards (1 - EPS) one-hot + EPS / classes (default: the "
+        "data set's; 0 turns it off)",
     )
     train.add_argument("--epochs", type=_positive_int, help="default: the data set's")
     train.add_argument(
