@@ -364,14 +364,16 @@ def test_recipes_are_documented_configurations():
     assert {"mnist", "mnist-shift", "fashion-mnist"} <= cli.RECIPES.keys()
 
 
-def test_recipe_quick_mode_runs_and_the_loss_falls(tmp_path, shared_data, capsys):
-    """The recipe's code path through the real command, in a few hundred steps."""
+@pytest.mark.parametrize("name", ["mnist-shift", "mnist"])
+def test_recipe_quick_mode_runs_and_the_loss_falls(name, tmp_path, shared_data, capsys):
+    """The recipe's code path through the real command, in a few hundred steps: with a
+    validation split (mnist-shift) and on every training row (mnist)."""
     out = tmp_path / "run"
     code = cli.main(
         [
             "train",
             "--recipe",
-            "mnist-shift",
+            name,
             "--quick",
             "--data-path",
             str(shared_data / "mnist"),
@@ -382,19 +384,24 @@ def test_recipe_quick_mode_runs_and_the_loss_falls(tmp_path, shared_data, capsys
     )
     assert code == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["recipe"] == "mnist-shift" and config["quick"] is True
+    assert config["recipe"] == name and config["quick"] is True
+    held = cli.RECIPES[name].validation and 1000  # --quick holds out at most 1,000
+    assert config["validation_samples"] == held
+    assert config["train_samples"] == cli.QUICK_SAMPLES
     losses = [float(row.split(",")[1]) for row in (out / "history.csv").read_text().split()[1:]]
     # every epoch lower; smoothing by 0.1 keeps the loss above ~0.5, so not near 0
     assert all(b < a for a, b in zip(losses, losses[1:])) and losses[-1] < 0.75 * losses[0]
     assert config["test"]["accuracy"] > 0.8
     model = lw.load(out / "model.safetensors")
-    assert type(model.layers[0]) is RandomShift
+    assert (type(model.layers[0]) is RandomShift) == (name == "mnist-shift")
 
 
 def test_recipe_options_override_and_errors(capsys):
     assert cli.main(["train", "--recipe", "cifar"]) == 2
     assert "invalid choice: 'cifar'" in capsys.readouterr().err
     assert cli.main(["train", "--recipe", "mnist", "--layers", "784,10"]) == 2
+    assert "--recipe mnist sets the network" in capsys.readouterr().err
+    assert cli.main(["train", "--recipe", "mnist", "--label-smoothing", "0.2"]) == 2
     assert "--recipe mnist sets the network" in capsys.readouterr().err
     assert cli.main(["train", "--recipe", "mnist", "--data", "moons"]) == 2
     assert "trains on mnist, not moons" in capsys.readouterr().err

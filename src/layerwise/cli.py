@@ -90,8 +90,11 @@ class Recipe:
     size, ``Linear, ReLU, Dropout(dropout)``, then a ``Linear`` to the classes. The
     optimizer is SGD with Nesterov momentum (or Adam) and ``max_norm`` on the weights;
     the rate warms up linearly over the first 2 % of the steps, then follows a cosine to
-    0 (per step). ``validation`` rows, drawn by ``--seed``, are held out of the training
-    set and scored every epoch; the test set is scored once, at the end.
+    0 (per step), in ``dtype``. ``validation`` rows, drawn by ``--seed``, are held out of
+    the training set and scored every epoch; the test set is scored once, at the end.
+    With ``validation=0`` (a recipe chosen beforehand, on a validation split or by
+    cross-validation) every training row is trained on, and the history's validation
+    columns are the test split's, as for a plain ``train``; nothing is chosen by them.
     ``--epochs``, ``--lr``, ``--batch-size`` and ``--seed`` override the recipe.
     """
 
@@ -128,10 +131,12 @@ _MNIST = dict(input_dropout=0.1, dropout=0.3, label_smoothing=0.1, epochs=60)
 RECIPES = {
     "mnist": Recipe(
         "mnist",
-        [1024, 1024],
-        "MNIST, no augmentation: 1.31 % test error, 11 min (2 cores)",
-        # 0.2 / 0.5 did worse on the validation split at 60 epochs (98.26 % against 98.44 %)
-        **_MNIST,
+        [1024, 1024, 1024],
+        "MNIST, no augmentation: 1.19 % test error, 8 min (2 cores)",
+        # On the validation split: 3 x 1024 with 0.1 / 0.2 reached 1.38 % in 50 epochs, 2 x
+        # 1024 1.56 % (0.1 / 0.3, 60 epochs) and 1.40 % (0.1 / 0.2, 100 epochs, as long).
+        # Chosen so, it trains on all 60,000 images, as Srivastava et al. did.
+        **{**_MNIST, "dropout": 0.2, "epochs": 50, "validation": 0},
     ),
     "mnist-shift": Recipe(
         "mnist",
