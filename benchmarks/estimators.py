@@ -24,13 +24,22 @@ process takes a core. ``--threads 1`` limits both libraries to one BLAS thread
 (threadpoolctl) and also reports the process's CPU seconds, which do not count the time
 it waited for a core: the measure that stays put when the machine is busy.
 
+``--floor`` adds, on the digits cases, what any NumPy implementation of this training
+costs: **numpy-loop**, a hand-written loop of only the NumPy calls the arithmetic needs
+(scikit-learn's forward, softmax cross-entropy, backward, L2 on the weights and Adam,
+the same shuffled batches, no checks, no bookkeeping), and **gemm-only**, the five
+matrix products of each step and nothing else. scikit-learn's time over theirs is the
+most a NumPy library could reach here.
+
     python benchmarks/estimators.py [--rounds 5] [--only digits-f64,A-adam] [--threads 1]
+    python benchmarks/estimators.py --only digits-f64,digits-f32 --floor
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import statistics
 import time
 import warnings
@@ -47,6 +56,7 @@ from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from layerwise.estimators import MLPClassifier
 
 IMPLEMENTATIONS = ("layerwise", "sklearn")
+FLOORS = ("numpy-loop", "gemm-only")
 
 
 @dataclass
@@ -93,7 +103,95 @@ def load(case: Case) -> tuple:
     return X_train.astype(case.dtype), X_test.astype(case.dtype), y_train, y_test
 
 
+def numpy_loop(case: Case, gemm_only: bool = False) -> float:
+    """The digits training as a bare NumPy loop (the floor; see the module docstring);
+    returns the test accuracy it reached (NaN for ``gemm_only``)."""
+    X, y = case.arrays[0], case.arrays[2]
+    p, dtype = case.params, X.dtype
+    n, size, alpha = len(X), p["batch_size"], 1e-4
+    lr, beta1, beta2, eps = 1e-3, 0.9, 0.999, 1e-8
+    (hidden,) = p["hidden_layer_sizes"]
+    rng = np.random.default_rng(0)
+    shapes = [(X.shape[1], hidden), (hidden,), (hidden, 10), (10,)]
+    sizes = [int(np.prod(s)) for s in shapes]
+    ends = np.cumsum([0, *sizes])
+    # One flat buffer for the parameters and one for the gradients, as layerwise has.
+    theta, grad = np.zeros(ends[-1], dtype), np.zeros(ends[-1], dtype)
+    W1, b1, W2, b2 = (theta[a:b].reshape(s) for a, b, s in zip(ends, ends[1:], shapes))
+    gW1, gb1, gW2, gb2 = (grad[a:b].reshape(s) for a, b, s in zip(ends, ends[1:], shapes))
+    for W in (W1, W2):  # scikit-learn's Glorot-uniform bound
+        bound = math.sqrt(6 / sum(W.shape))
+        W[...] = rng.uniform(-bound, bound, W.shape)
+    weights = np.zeros_like(theta)  # 1 on the weights, 0 on the biases: alpha's L2
+    weights[ends[0] : ends[1]] = weights[ends[2] : ends[3]] = 1
+    m, v, scratch = np.zeros_like(theta), np.zeros_like(theta), np.zeros_like(theta)
+    Y = np.eye(10, dtype=dtype)[y]
+    t, losses = 0, []
+    for _ in range(p["max_iter"]):
+        order, total = rng.permutation(n), 0.0
+        for start in range(0, n, size):
+            idx = order[start : start + size]
+            xb, yb = X.take(idx, axis=0), Y.take(idx, axis=0)
+            if gemm_only:
+                h = xb @ W1
+                z = h @ W2
+                np.dot(h.T, z, out=gW2)
+                dh = z @ W2.T
+                np.dot(xb.T, dh, out=gW1)
+                continue
+            h = xb @ W1
+            h += b1
+            np.maximum(h, 0, out=h)
+            z = h @ W2
+            z += b2
+            z -= z.max(axis=1, keepdims=True)
+            np.exp(z, out=z)
+            z /= z.sum(axis=1, keepdims=True)
+            total -= float(np.vdot(yb, np.log(np.maximum(z, 1e-10))))  # the epoch's loss
+            z -= yb
+            z /= len(idx)
+            np.dot(h.T, z, out=gW2)
+            np.sum(z, axis=0, out=gb2)
+            dh = z @ W2.T
+            dh *= h > 0
+            np.dot(xb.T, dh, out=gW1)
+            np.sum(dh, axis=0, out=gb1)
+            grad += (alpha / len(idx)) * weights * theta
+            t += 1
+            m *= beta1
+            m += (1 - beta1) * grad
+            v *= beta2
+            np.multiply(grad, grad, out=scratch)
+            scratch *= 1 - beta2
+            v += scratch
+            c = math.sqrt(1 - beta2**t)
+            np.sqrt(v, out=scratch)
+            scratch += eps * c
+            np.divide(m, scratch, out=scratch)
+            scratch *= lr * c / (1 - beta1**t)
+            theta -= scratch
+        losses.append(total / n)
+    if gemm_only:
+        return math.nan
+    X_test, y_test = case.arrays[1], case.arrays[3]
+    scores = np.maximum(X_test @ W1 + b1, 0) @ W2 + b2
+    return float(np.mean(scores.argmax(axis=1) == y_test))
+
+
+def run_floor(case: Case, impl: str) -> tuple[float, dict]:
+    machine.settle()
+    cpu = time.process_time()
+    accuracy = []
+    seconds, other = machine.timed(
+        lambda: accuracy.append(numpy_loop(case, gemm_only=impl == "gemm-only"))
+    )
+    cpu = time.process_time() - cpu
+    return seconds, {"other_cpu_s": other, "cpu_s": cpu, "accuracy": accuracy[0]}
+
+
 def run_once(case: Case, impl: str) -> tuple[float, dict]:
+    if impl in FLOORS:
+        return run_floor(case, impl)
     X_train, X_test, y_train, y_test = case.arrays
     cls = MLPClassifier if impl == "layerwise" else SkMLPClassifier
     estimator = clone(cls(**case.params))
@@ -108,13 +206,15 @@ def run_once(case: Case, impl: str) -> tuple[float, dict]:
     return seconds, extras
 
 
-def measure(case: Case, rounds: int, retries: int = 2) -> dict[str, list[tuple[float, dict]]]:
+def measure(
+    case: Case, rounds: int, impls: tuple[str, ...], retries: int = 2
+) -> dict[str, list[tuple[float, dict]]]:
     machine.log(f"{case.key}: warm-up")
-    for impl in IMPLEMENTATIONS:
+    for impl in impls:
         run_once(case, impl)
-    runs: dict[str, list] = {impl: [] for impl in IMPLEMENTATIONS}
+    runs: dict[str, list] = {impl: [] for impl in impls}
     for r in range(rounds):
-        order = IMPLEMENTATIONS if r % 2 == 0 else IMPLEMENTATIONS[::-1]
+        order = impls if r % 2 == 0 else impls[::-1]
         for impl in order:
             result = run_once(case, impl)
             for _ in range(retries):
@@ -125,7 +225,7 @@ def measure(case: Case, rounds: int, retries: int = 2) -> dict[str, list[tuple[f
                 if machine.other_share(*again) < machine.other_share(*result):
                     result = again
             runs[impl].append(result)
-        text = ", ".join(f"{i} {runs[i][-1][0]:.3f}s" for i in IMPLEMENTATIONS)
+        text = ", ".join(f"{i} {runs[i][-1][0]:.3f}s" for i in impls)
         machine.log(f"{case.key}: round {r + 1}/{rounds}: {text}")
     return runs
 
@@ -135,6 +235,8 @@ def report(results: dict[str, dict], cpu: bool) -> str:
     columns = ["case", "layerwise", "scikit-learn", "ratio (medians)", "paired", "target"]
     if cpu:
         columns += ["CPU layerwise", "CPU scikit-learn", "CPU ratio"]
+    floors = [f for f in FLOORS if any(f in runs for _, runs in results.values())]
+    columns += [f"{f} (scikit-learn / it)" for f in floors]
     columns += ["accuracy layerwise", "accuracy scikit-learn", "disturbed"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for key, (case, runs) in results.items():
@@ -155,9 +257,15 @@ def report(results: dict[str, dict], cpu: bool) -> str:
                 statistics.median(e["cpu_s"] for _, e in runs[i]) for i in IMPLEMENTATIONS
             )
             cells += [f"{cpu_ours:.3f} s", f"{cpu_theirs:.3f} s", f"{cpu_theirs / cpu_ours:.2f}x"]
+        for floor in floors:
+            if floor not in runs:
+                cells.append("")
+                continue
+            seconds = statistics.median(s for s, _ in runs[floor])
+            cells.append(f"{seconds:.3f} s ({statistics.median(theirs) / seconds:.2f}x)")
         for impl in IMPLEMENTATIONS:
             cells.append(f"{statistics.median(e['accuracy'] for _, e in runs[impl]):.4f}")
-        cells.append(str(sum(machine.disturbed(*run) for i in IMPLEMENTATIONS for run in runs[i])))
+        cells.append(str(sum(machine.disturbed(*run) for i in runs for run in runs[i])))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -167,6 +275,9 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", help="comma-separated case keys, e.g. digits-f64,A-adam")
     parser.add_argument("--threads", type=int, help="BLAS threads (default: NumPy's own)")
+    parser.add_argument(
+        "--floor", action="store_true", help="also time the bare NumPy loops on digits"
+    )
     args = parser.parse_args(argv)
     selected = set(args.only.split(",")) if args.only else None
     limit = contextlib.nullcontext()
@@ -181,7 +292,8 @@ def main(argv=None) -> None:
             if selected is not None and case.key not in selected:
                 continue
             case.arrays = load(case)
-            results[case.key] = (case, measure(case, args.rounds))
+            impls = IMPLEMENTATIONS + (FLOORS if args.floor and case.data == "digits" else ())
+            results[case.key] = (case, measure(case, args.rounds, impls))
             case.arrays = ()
     print(report(results, cpu=args.threads == 1))
 
