@@ -271,14 +271,17 @@ def test_a_failed_run_leaves_no_empty_folder(tmp_path):
 
 
 def test_ctrl_c_saves_the_finished_epochs_and_resume_ends_where_a_straight_run_does(tmp_path):
-    # Enough epochs (~1 ms each) that the interrupt lands mid-run: at 80, the run could
-    # end before the signal arrived (CI, 2026-12-02).
+    # Enough epochs (~1 ms each) that the interrupt surely lands mid-run.
     args = ["train", "--data", "spiral", "--epochs", "3000"]
     process = subprocess.Popen(
         [str(SCRIPT), *args, "--out", str(tmp_path / "cut")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell's background job ignores SIGINT and its children inherit that, and Python
+        # then installs no KeyboardInterrupt: the child starts with the default, as in a
+        # terminal (the CI failures of 2026-12-02 ran the tests so).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while process.poll() is None and time.monotonic() < deadline:
@@ -305,6 +308,11 @@ def test_ctrl_c_saves_the_finished_epochs_and_resume_ends_where_a_straight_run_d
     assert losses[0] == losses[1] and len(losses[0]) == 3000  # bit for bit, as printed
     usage_error(layerwise("train", "--resume", tmp_path / "cut"), "already has 3000 epochs")
     usage_error(layerwise("train", "--resume", tmp_path / "cut", "--lr", "1"), "drop --lr")
+    for option in ("--label-smoothing", "--weight-decay"):  # a 0 given is given too
+        usage_error(
+            layerwise("train", "--resume", tmp_path / "cut", option, "0"),
+            f"drop {option}",
+        )
     usage_error(layerwise("train", "--resume", tmp_path), "is not a run folder")
 
 
@@ -362,7 +370,11 @@ def test_label_smoothing_can_be_set_or_turned_off(tmp_path):
         layerwise("train", "--label-smoothing", "1.5", "--out", tmp_path / "x"),
         "argument --label-smoothing: '1.5' must be between 0 and 1",
     )
-    assert not (tmp_path / "m").exists() and not (tmp_path / "x").exists()
+    usage_error(
+        layerwise("train", "--recipe", "digits", "--label-smoothing", "0", "--out", tmp_path / "r"),
+        "--recipe digits sets the network and the training; drop --label-smoothing",
+    )
+    assert not any((tmp_path / name).exists() for name in "mxr")
 
 
 def test_help_shows_the_defaults():

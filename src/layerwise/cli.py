@@ -1,6 +1,6 @@
 """The ``layerwise`` command: train, evaluate, predict, inspect, sweep and play.
 
-    layerwise train                       # digits, 64-1024-10 ReLU, Adam: ~98% in seconds
+    layerwise train                       # digits, 64-1024-10 ReLU, Adam: ~99% in seconds
     layerwise train --data moons --animate
     layerwise evaluate runs/digits-20261122-081500
     layerwise predict runs/digits-20261122-081500/model.safetensors images.npy
@@ -804,6 +804,12 @@ _RUN_SHAPING = (
 )
 
 
+def _given(value) -> bool:
+    """Whether an option was given: not its default None (False for a switch); a given 0
+    counts (``0 in (None, False)`` would say it does not)."""
+    return value is not None and value is not False
+
+
 def _resume(args) -> int:
     """``train --resume RUN [--epochs N]``: go on from the run's checkpoint, bit for bit as
     if it had never stopped, and write the run folder again."""
@@ -814,7 +820,7 @@ def _resume(args) -> int:
             f"--resume {str(run)!r} is not a run folder with config.json and "
             "checkpoint.safetensors (as layerwise train writes)"
         )
-    given = [name for name in _RUN_SHAPING if getattr(args, name) not in (None, False)]
+    given = [name for name in _RUN_SHAPING if _given(getattr(args, name))]
     if args.data == "digits":  # --data's default: given or not, it says nothing
         given.remove("data")
     if args.batch_size is not _FROM_DATA:
@@ -906,7 +912,7 @@ def _train_recipe(args) -> int:
     the training split less a validation split (scored every epoch), then scored once on
     the test split."""
     recipe = RECIPES[args.recipe]
-    given = [name for name in _RECIPE_SETS if getattr(args, name, None) not in (None, False)]
+    given = [name for name in _RECIPE_SETS if _given(getattr(args, name, None))]
     if given:
         raise UsageError(
             f"--recipe {args.recipe} sets the network and the training; drop "
